@@ -1,0 +1,56 @@
+/** One `[[workers]]` entry of workers.toml, after defaults are applied. */
+export interface WorkerConfig {
+  /** Unique name used on the command line (`rch workers probe ID`) and in state files. */
+  id: string;
+  /** Host name, address, or an alias from `~/.ssh/config`. */
+  host: string;
+  /** SSH user. Default: `User` from `~/.ssh/config`, else the local user name. */
+  user: string | undefined;
+  /** SSH port. Default: `Port` from `~/.ssh/config`, else 22. */
+  port: number | undefined;
+  /** Private key path (`~` expanded). Default: `IdentityFile` from `~/.ssh/config`, else ssh's defaults. */
+  identityFile: string | undefined;
+  /** Concurrent build slots the worker offers. Default: 8. */
+  totalSlots: number;
+  /** Higher is preferred. Default: 100. */
+  priority: number;
+  /** A disabled worker is never used. Default: true. */
+  enabled: boolean;
+  /** Free-form labels. Default: none. */
+  tags: string[];
+  /**
+   * Folder on the worker that holds synced projects, each at `<remote_base>/<absolute local path>`.
+   * A leading `~/` is the worker user's home. Default: `~/.cache/rch-worker`.
+   */
+  remoteBase: string;
+}
+
+/** The SSH endpoint of a worker once `~/.ssh/config` is applied. */
+export interface SshTarget {
+  /** The name to connect to (`HostName` from `~/.ssh/config`, else `host`). */
+  hostname: string;
+  port: number;
+  user: string;
+  /** Private keys to offer, in order. Missing default keys are left out. */
+  identityFiles: string[];
+  /** Whether `identity_file` or `IdentityFile` was set explicitly (a missing one is then an error). */
+  identityExplicit: boolean;
+  /** Known-hosts files from `UserKnownHostsFile`/`GlobalKnownHostsFile`, else OpenSSH's defaults. */
+  knownHostsFiles: string[];
+  /** Value of `HostKeyAlias`, used in place of the host name for known_hosts look-ups. */
+  hostKeyAlias: string | undefined;
+  /** ConnectTimeout in milliseconds. */
+  connectTimeoutMs: number;
+}
+
+/** Per-project settings from `rch.toml`, `.rchrc` and friends (found through cosmiconfig). */
+export interface ProjectConfig {
+  /** Extra gitignore-style patterns that are never sent to a worker. Default: none. */
+  exclude: string[];
+  /** Extra environment variable names (or `*` globs) forwarded to the worker. Default: none. */
+  env: string[];
+  /** Always build locally in this project. Default: false. */
+  forceLocal: boolean;
+  /** The file the settings came from, if any. */
+  source: string | undefined;
+}
