@@ -1,0 +1,20 @@
+/**
+ * Variables that make the worker's cargo decide colours and progress the way the local cargo
+ * would: the worker has no terminal, so when local stderr is one, colour and the progress bar
+ * are switched on explicitly. A `--color` argument or a `CARGO_TERM_*` setting of the user wins.
+ */
+export function terminalEnv(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  stderr: { isTTY?: boolean; columns?: number } = process.stderr,
+): Record<string, string> {
+  if (!stderr.isTTY) return {};
+  const result: Record<string, string> = {};
+  const colorArg = args.some((arg) => arg === '--color' || arg.startsWith('--color='));
+  if (!colorArg && env.CARGO_TERM_COLOR === undefined && env.NO_COLOR === undefined) result.CARGO_TERM_COLOR = 'always';
+  if (env.CARGO_TERM_PROGRESS_WHEN === undefined) {
+    result.CARGO_TERM_PROGRESS_WHEN = 'always';
+    if (env.CARGO_TERM_PROGRESS_WIDTH === undefined && stderr.columns) result.CARGO_TERM_PROGRESS_WIDTH = String(stderr.columns);
+  }
+  return result;
+}

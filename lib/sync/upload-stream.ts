@@ -1,0 +1,83 @@
+import fs from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { TreeEntry } from './scan-tree.js';
+import { toArchiveName } from '../remote/remote-path.js';
+
+/** Files up to this size are read whole, so the header always states the size actually sent. */
+const WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Seconds with nine decimals, for a pax `mtime` record that keeps nanoseconds. */
+function paxTime(mtimeNs: bigint): string {
+  return `${mtimeNs / 1_000_000_000n}.${(mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+function mtimeDate(mtimeNs: bigint): Date {
+  return new Date(Number(mtimeNs / 1_000_000n));
+}
+
+/**
+ * Builds the byte stream a sync sends: a line with the length of the removal list, the list
+ * itself (NUL-separated `./`-prefixed archive names), then a tar archive of every path to send.
+ */
+export function createUploadStream(remove: string[], send: string[], entries: Map<string, TreeEntry>): PassThrough {
+  const output = new PassThrough();
+  const removal = Buffer.from(remove.map((file) => `./${toArchiveName(file)}\0`).join(''));
+  output.write(`${removal.length}\n`);
+  output.write(removal);
+
+  const pack = tar.pack();
+  const fill = async (): Promise<void> => {
+    for (const file of send) {
+      const entry = entries.get(file);
+      if (entry) await addEntry(pack, file, entry);
+    }
+    pack.finalize();
+  };
+  fill().catch((error: unknown) => pack.destroy(error as Error));
+  pipeline(pack, output).catch((error: unknown) => output.destroy(error as Error));
+  return output;
+}
+
+async function addEntry(pack: tar.Pack, file: string, entry: TreeEntry): Promise<void> {
+  const name = toArchiveName(file);
+  const pax = { mtime: paxTime(entry.mtimeNs) };
+  const mtime = mtimeDate(entry.mtimeNs);
+
+  if (entry.type === 'dir') {
+    await writeEntry(pack, { name, type: 'directory', mode: entry.mode & 0o7777, mtime, pax });
+    return;
+  }
+  if (entry.type === 'symlink') {
+    await writeEntry(pack, { name, type: 'symlink', linkname: entry.target, mode: 0o777, mtime, pax });
+    return;
+  }
+  const mode = entry.mode & 0o7777;
+  if (entry.size <= WHOLE_READ_MAX_BYTES) {
+    let content: Buffer;
+    try {
+      content = await fs.readFile(file);
+    } catch (error) {
+      // Deleted since the scan: the next build sees it gone and removes it on the worker.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    await writeEntry(pack, { name, type: 'file', size: content.length, mode, mtime, pax }, content);
+    return;
+  }
+  // NOTE: a large file that changes size while it is sent fails the sync, and the build falls back.
+  await new Promise<void>((resolve, reject) => {
+    const sink = pack.entry({ name, type: 'file', size: entry.size, mode, mtime, pax }, (error) =>
+      error ? reject(error) : resolve(),
+    );
+    pipeline(createReadStream(file, { start: 0, end: entry.size - 1 }), sink).catch(reject);
+  });
+}
+
+function writeEntry(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pack.entry(header, content ?? '', (error) => (error ? reject(error) : resolve()));
+  });
+}
