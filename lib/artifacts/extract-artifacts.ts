@@ -66,7 +66,8 @@ async function writeEntry(entry: Readable, header: tar.Header, target: string, s
       await fs.chmod(temporary, (header.mode ?? 0o644) & 0o7777);
       summary.bytes += header.size ?? 0;
     }
-    if (header.type !== 'symlink') {
+    // A hard link shares its inode, and so its mtime, with the file it links to.
+    if (header.type !== 'symlink' && header.type !== 'link') {
       const mtime = parseMtime(header);
       await fs.utimes(temporary, mtime, mtime);
     }

@@ -9,6 +9,7 @@ import { runLocalCargo } from './run-local-cargo.js';
 import { runRemoteBuild } from './remote-build.js';
 import { parseBuildArgs } from './cargo-args.js';
 import { findRealCargo } from './find-real-cargo.js';
+import { recordBuild, type BuildRecord } from './build-history.js';
 import { describeError, formatError, isTransportFault, RchError } from '../errors.js';
 import { createLogger } from '../debug.js';
 
@@ -44,14 +45,27 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
   if (env.RCH_DISABLE === '1' || invocation.route === 'local') return local();
 
   const requireRemote = env.RCH_REQUIRE_REMOTE === '1';
-  const fallBack = (reason: string, hint?: string): Promise<number> | number => {
+  const startedAt = Date.now();
+  let workspaceRoot: string | undefined;
+  const record = (fields: Pick<BuildRecord, 'outcome' | 'worker' | 'exitCode'> & Partial<BuildRecord>) =>
+    recordBuild(context.paths.state, {
+      finishedAt: new Date().toISOString(),
+      workspaceRoot,
+      subcommand: invocation.subcommand,
+      durationMs: Date.now() - startedAt,
+      ...fields,
+    }).catch((error: unknown) => log('cannot record the build: %s', error));
+  const fallBack = async (reason: string, hint?: string): Promise<number> => {
     if (requireRemote) {
       context.stderr.write(`rch: ${reason}; RCH_REQUIRE_REMOTE=1 forbids a local build\n`);
       if (hint) context.stderr.write(`  hint: ${hint}\n`);
+      await record({ outcome: 'refused', worker: undefined, exitCode: EXIT_REMOTE_UNAVAILABLE, reason });
       return EXIT_REMOTE_UNAVAILABLE;
     }
     context.stderr.write(`rch: ${reason}; building locally\n`);
-    return local();
+    const exitCode = await local();
+    await record({ outcome: 'fallback', worker: undefined, exitCode, reason });
+    return exitCode;
   };
 
   let workers: WorkerConfig[];
@@ -72,6 +86,7 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
   try {
     layout = await readProjectLayout({ realCargo, cwd, env, cargoArgs: parsed.metadataArgs });
     if (parsed.targetDir) layout = { ...layout, targetDir: parsed.targetDir };
+    workspaceRoot = layout.workspaceRoot;
     project = await loadProjectConfig(cwd, layout.workspaceRoot);
   } catch (error) {
     return fallBack(describeError(error), error instanceof RchError ? error.hint : undefined);
@@ -104,6 +119,13 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
           stdout: (chunk) => context.stdout.write(chunk),
           stderr: (chunk) => context.stderr.write(chunk),
           signal: controller.signal,
+        });
+        await record({
+          outcome: 'remote',
+          worker: worker.id,
+          exitCode: result.exitCode,
+          filesSent: result.filesSent,
+          artifactsPulled: result.artifactsPulled,
         });
         return result.exitCode;
       } catch (error) {

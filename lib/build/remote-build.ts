@@ -1,8 +1,8 @@
-import type { WorkerConfig, ProjectConfig } from '../config/types.js';
+import type { ProjectConfig, WorkerConfig } from '../config/types.js';
 import type { RchPaths } from '../config/paths.js';
 import { connectWorker, type SshConnection } from '../ssh/connection.js';
 import { readProjectLayout, type ProjectLayout } from '../sync/cargo-metadata.js';
-import { scanTree } from '../sync/scan-tree.js';
+import { scanTree, type TreeEntry } from '../sync/scan-tree.js';
 import { FileIndex, indexFileFor } from '../sync/file-index.js';
 import { syncProject } from '../sync/sync-project.js';
 import {
@@ -20,7 +20,7 @@ import { pullArtifacts } from '../artifacts/pull-artifacts.js';
 import { mapArgsForWorker } from './cargo-args.js';
 import { terminalEnv } from './terminal-env.js';
 import { acquireFileLock } from '../util/file-lock.js';
-import { RchError } from '../errors.js';
+import { isTransportFault, RchError } from '../errors.js';
 import { createLogger } from '../debug.js';
 
 const log = createLogger('build');
@@ -40,6 +40,44 @@ export interface RemoteBuildRequest {
   stdout: (chunk: Buffer) => void;
   stderr: (chunk: Buffer) => void;
   signal: AbortSignal;
+  /** Opens (or lends from a pool) a connection to the worker. Default: a new connection, closed after the build. */
+  connect?: (worker: WorkerConfig) => Promise<LeasedConnection>;
+  /** Lists and fingerprints the local tree. Default: a full scan with the on-disk hash cache. */
+  snapshotTree?: (layout: ProjectLayout, project: ProjectConfig, projectKey: string) => Promise<TreeSnapshot>;
+}
+
+/** A connection for one build, and what to do with it afterwards. */
+export interface LeasedConnection {
+  connection: SshConnection;
+  /** Called once when the build is done; `broken` is true after a transport fault. */
+  release(broken: boolean): void;
+}
+
+/** The local tree as the worker should hold it. */
+export interface TreeSnapshot {
+  entries: Map<string, TreeEntry>;
+  fingerprints: Map<string, string>;
+}
+
+async function connectFresh(worker: WorkerConfig, paths: RchPaths, env: NodeJS.ProcessEnv): Promise<LeasedConnection> {
+  const connection = await connectWorker(worker, { paths, env });
+  return { connection, release: () => connection.close() };
+}
+
+/** Scans the whole tree and hashes what changed since the last scan (the per-build path without a daemon). */
+export async function scanAndFingerprint(
+  layout: ProjectLayout,
+  project: ProjectConfig,
+  indexFile: string,
+): Promise<TreeSnapshot> {
+  const scanStartNs = BigInt(Date.now()) * 1_000_000n;
+  const [entries, index] = await Promise.all([
+    scanTree({ roots: layout.roots, excludedFolders: [layout.targetDir], extraExcludes: project.exclude }),
+    FileIndex.load(indexFile),
+  ]);
+  const fingerprints = await index.fingerprint(entries, scanStartNs);
+  await index.save();
+  return { entries, fingerprints };
 }
 
 /** Cargo's exit status on the worker; anything else that goes wrong is thrown as an RchError. */
@@ -57,21 +95,22 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
     timeoutMs: PROJECT_LOCK_TIMEOUT_MS,
     onWait: () => request.stderr(Buffer.from(`rch: waiting for another build of ${layout.workspaceRoot} on worker ${worker.id}\n`)),
   });
-  let connection: SshConnection | undefined;
+  let lease: LeasedConnection | undefined;
+  let broken = false;
   try {
-    const scanStartNs = BigInt(Date.now()) * 1_000_000n;
-    const [scanned, index, previous] = await Promise.all([
-      scanTree({ roots: layout.roots, excludedFolders: [layout.targetDir], extraExcludes: request.project.exclude }),
-      FileIndex.load(indexFileFor(request.paths.cache, projectKey)),
+    const snapshotTree =
+      request.snapshotTree ??
+      ((tree: ProjectLayout, project: ProjectConfig) => scanAndFingerprint(tree, project, indexFileFor(request.paths.cache, projectKey)));
+    const [{ entries: scanned, fingerprints }, previous] = await Promise.all([
+      snapshotTree(layout, request.project, projectKey),
       loadWorkerState(stateFile),
     ]);
-    const fingerprints = await index.fingerprint(scanned, scanStartNs);
-    await index.save();
 
-    connection = await connectWorker(worker, { paths: request.paths, env: request.env });
+    lease = await (request.connect ?? ((target) => connectFresh(target, request.paths, request.env)))(worker);
+    const connection = lease.connection;
     const sync = (prior: WorkerProjectState | undefined) =>
       syncProject({
-        connection: connection as SshConnection,
+        connection,
         remoteBase: worker.remoteBase,
         projectKey,
         roots: layout.roots,
@@ -86,7 +125,7 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
 
     const run = (state: WorkerProjectState): Promise<RemoteCargoResult> =>
       runRemoteCargo({
-        connection: connection as SshConnection,
+        connection,
         remoteBase: state.remoteBase,
         projectKey,
         token: state.token,
@@ -124,8 +163,11 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
     });
     log('sent %d paths, pulled %d artifacts (%d bytes)', synced.filesSent, pulled.files, pulled.bytes);
     return { exitCode, filesSent: synced.filesSent, artifactsPulled: pulled.files };
+  } catch (error) {
+    broken = isTransportFault(error);
+    throw error;
   } finally {
-    connection?.close();
+    lease?.release(broken);
     await release();
   }
 }
