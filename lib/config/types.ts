@@ -33,9 +33,15 @@ export interface SshTarget {
   user: string;
   /** Private keys to offer, in order. Missing default keys are left out. */
   identityFiles: string[];
-  /** Whether `identity_file` or `IdentityFile` was set explicitly (a missing one is then an error). */
+  /**
+   * Whether `identity_file` or `IdentityFile` was set explicitly. Connecting then fails if none of
+   * the listed files exists. Some missing files in a longer list are skipped, as in OpenSSH.
+   */
   identityExplicit: boolean;
-  /** Known-hosts files from `UserKnownHostsFile`/`GlobalKnownHostsFile`, else OpenSSH's defaults. */
+  /**
+   * Known-hosts files: rch's own `known_hosts` in its config folder first, then those from
+   * `UserKnownHostsFile`/`GlobalKnownHostsFile`, else OpenSSH's defaults.
+   */
   knownHostsFiles: string[];
   /** Value of `HostKeyAlias`, used in place of the host name for known_hosts look-ups. */
   hostKeyAlias: string | undefined;

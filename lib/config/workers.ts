@@ -1,0 +1,171 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'smol-toml';
+import { RchError } from '../errors.js';
+import { describeTomlError, formatValue, suggestFieldName } from './config-errors.js';
+import type { RchPaths } from './paths.js';
+import type { WorkerConfig } from './types.js';
+
+const WORKER_FIELDS = [
+  'id',
+  'host',
+  'user',
+  'port',
+  'identity_file',
+  'total_slots',
+  'priority',
+  'enabled',
+  'tags',
+  'remote_base',
+] as const;
+const TOP_LEVEL_FIELDS = ['workers'] as const;
+
+const DEFAULT_TOTAL_SLOTS = 8;
+const DEFAULT_PRIORITY = 100;
+const DEFAULT_REMOTE_BASE = '~/.cache/rch-worker';
+const ID_PATTERN = /^[A-Za-z0-9._-]+$/;
+// Host and user names reach ssh command lines elsewhere, so a leading dash could become an option.
+const NAME_PATTERN = /^[^\s-][^\s]*$/;
+
+/** Returns the path of workers.toml inside rch's config folder. */
+export function locateWorkersFile(paths: RchPaths): string {
+  return path.join(paths.config, 'workers.toml');
+}
+
+/**
+ * Reads and validates `workers.toml`. A missing file means no workers. Every invalid value
+ * raises RCH_CONFIG_INVALID naming the file, the worker, the field, the value and what is expected.
+ */
+export async function loadWorkers(paths: RchPaths, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig[]> {
+  const file = locateWorkersFile(paths);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new RchError('RCH_CONFIG_READ', `cannot read ${file}: ${(error as Error).message}`, {
+      cause: error,
+      hint: `check the permissions of ${file}`,
+    });
+  }
+
+  let document: Record<string, unknown>;
+  try {
+    document = parse(text);
+  } catch (error) {
+    const description = describeTomlError(file, error) ?? `${file}: invalid TOML: ${(error as Error).message}`;
+    throw new RchError('RCH_CONFIG_INVALID', description, { cause: error, hint: `fix the syntax in ${file}` });
+  }
+
+  const fail = (message: string): never => {
+    throw new RchError('RCH_CONFIG_INVALID', `${file}: ${message}`, { hint: `edit ${file}` });
+  };
+  for (const key of Object.keys(document)) {
+    if (!(TOP_LEVEL_FIELDS as readonly string[]).includes(key)) {
+      fail(`unknown top-level field "${key}", ${suggestFieldName(key, TOP_LEVEL_FIELDS)}`);
+    }
+  }
+
+  const entries = document.workers ?? [];
+  if (!Array.isArray(entries)) {
+    fail(`"workers" is ${formatValue(entries)}, expected [[workers]] tables`);
+  }
+  const home = paths.home || env.HOME || '';
+  const workers = (entries as unknown[]).map((entry, index) => validateWorker(entry, index, home, fail));
+
+  const seen = new Map<string, number>();
+  workers.forEach((worker, index) => {
+    const first = seen.get(worker.id);
+    if (first !== undefined) {
+      const label = `entry ${index + 1} (id "${worker.id}")`;
+      const problem = `is "${worker.id}", already used by entry ${first + 1}, expected a unique id`;
+      fail(`[[workers]] ${label}: field "id" ${problem}`);
+    }
+    seen.set(worker.id, index);
+  });
+  return workers;
+}
+
+function validateWorker(entry: unknown, index: number, home: string, fail: (message: string) => never): WorkerConfig {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    return fail(`[[workers]] entry ${index + 1} is ${formatValue(entry)}, expected a table`);
+  }
+  const table = entry as Record<string, unknown>;
+  const label = typeof table.id === 'string' ? `entry ${index + 1} (id "${table.id}")` : `entry ${index + 1}`;
+  const reject = (field: string, expected: string): never => {
+    const found = table[field] === undefined ? 'is missing' : `is ${formatValue(table[field])}`;
+    return fail(`[[workers]] ${label}: field "${field}" ${found}, expected ${expected}`);
+  };
+
+  for (const key of Object.keys(table)) {
+    if (!(WORKER_FIELDS as readonly string[]).includes(key)) {
+      fail(`[[workers]] ${label}: unknown field "${key}", ${suggestFieldName(key, WORKER_FIELDS)}`);
+    }
+  }
+
+  const { id, host, user, port, identity_file, total_slots, priority, enabled, tags, remote_base } = table;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+    return reject('id', 'a string of letters, digits, ".", "_" or "-"');
+  }
+  if (typeof host !== 'string' || !NAME_PATTERN.test(host)) {
+    return reject('host', 'a host name without spaces that does not start with "-"');
+  }
+  if (user !== undefined && (typeof user !== 'string' || !NAME_PATTERN.test(user))) {
+    return reject('user', 'a user name without spaces that does not start with "-"');
+  }
+  if (port !== undefined && !isIntegerIn(port, 1, 65535)) return reject('port', 'an integer from 1 to 65535');
+  if (identity_file !== undefined && (typeof identity_file !== 'string' || !isAbsoluteOrHome(identity_file))) {
+    return reject('identity_file', 'an absolute path or one starting with "~/"');
+  }
+  if (total_slots !== undefined && !isIntegerIn(total_slots, 1, Number.MAX_SAFE_INTEGER)) {
+    return reject('total_slots', 'a positive integer');
+  }
+  if (priority !== undefined && !Number.isSafeInteger(priority)) return reject('priority', 'an integer');
+  if (enabled !== undefined && typeof enabled !== 'boolean') return reject('enabled', 'true or false');
+  if (tags !== undefined && !(Array.isArray(tags) && tags.every((tag) => typeof tag === 'string' && tag !== ''))) {
+    return reject('tags', 'an array of non-empty strings');
+  }
+  const remoteBase = remote_base === undefined ? DEFAULT_REMOTE_BASE : normalizeRemoteBase(remote_base);
+  if (remoteBase === undefined) {
+    const expected = 'an absolute path or one starting with "~/", other than "/", without ".." or control characters';
+    return reject('remote_base', expected);
+  }
+
+  return {
+    id,
+    host,
+    user: user as string | undefined,
+    port: port as number | undefined,
+    identityFile: identity_file === undefined ? undefined : expandHome(identity_file as string, home),
+    totalSlots: (total_slots as number | undefined) ?? DEFAULT_TOTAL_SLOTS,
+    priority: (priority as number | undefined) ?? DEFAULT_PRIORITY,
+    enabled: (enabled as boolean | undefined) ?? true,
+    tags: (tags as string[] | undefined) ?? [],
+    remoteBase,
+  };
+}
+
+function isIntegerIn(value: unknown, min: number, max: number): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+function isAbsoluteOrHome(value: string): boolean {
+  return path.isAbsolute(value) || value.startsWith('~/');
+}
+
+function expandHome(value: string, home: string): string {
+  return value.startsWith('~/') ? path.join(home, value.slice(2)) : value;
+}
+
+/**
+ * Returns remote_base with duplicate and trailing slashes removed (`~/` becomes `~`), or
+ * undefined when it is invalid. The root folder is rejected because projects would then land
+ * on their own absolute paths on the worker.
+ */
+function normalizeRemoteBase(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !(value.startsWith('/') || value.startsWith('~/'))) return undefined;
+  if (/[\u0000-\u001f\u007f]/.test(value)) return undefined;
+  if (value.split('/').includes('..')) return undefined;
+  const normalized = path.posix.normalize(value).replace(/\/+$/, '');
+  return normalized === '' ? undefined : normalized;
+}
