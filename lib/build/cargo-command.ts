@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { classifyCargoArgs } from '../shim/classify.js';
 import { loadWorkers } from '../config/workers.js';
@@ -26,6 +27,11 @@ export interface CargoCommandContext {
   cwd: string;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+}
+
+function exitCodeForSignal(signal: unknown): number {
+  const number = typeof signal === 'string' ? os.constants.signals[signal as NodeJS.Signals] : undefined;
+  return 128 + (number ?? os.constants.signals.SIGINT);
 }
 
 /** Workers a build may use, best first: enabled ones by descending priority. */
@@ -120,6 +126,8 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
           stderr: (chunk) => context.stderr.write(chunk),
           signal: controller.signal,
         });
+        // Interrupted like a local cargo would be: 128 + the signal, whatever the worker reported.
+        if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
         await record({
           outcome: 'remote',
           worker: worker.id,
@@ -137,6 +145,6 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
   } finally {
     for (const signal of INTERRUPT_SIGNALS) process.off(signal, interrupt);
   }
-  if (controller.signal.aborted) return 130;
+  if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
   return fallBack(describeError(lastFault), lastFault instanceof RchError ? lastFault.hint : undefined);
 }

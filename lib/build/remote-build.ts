@@ -155,6 +155,8 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
       });
     }
     const exitCode = result.status === 'exited' ? result.exitCode : 128 + signalNumber(result.signal);
+    // An interrupted build leaves the local target directory as it was.
+    if (request.signal.aborted) return { exitCode, filesSent: synced.filesSent, artifactsPulled: 0 };
 
     const pulled = await pullArtifacts({
       connection,

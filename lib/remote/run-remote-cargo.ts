@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import type { SshConnection } from '../ssh/connection.js';
 import { PathRewriter } from './path-rewriter.js';
 import { quoteShellWord, shCommand } from './shell-quote.js';
@@ -9,6 +10,10 @@ const log = createLogger('run');
 /** Exit code and first line the run script uses when the worker's copy is not what rch synced. */
 const STALE_EXIT_CODE = 213;
 const STALE_MESSAGE = 'rch-stale-worker-copy';
+/** Seconds an interrupted remote cargo gets to exit before its process group is killed. */
+const ABORT_GRACE_SECONDS = 5;
+/** How long rch waits for the worker to report the exit of an interrupted build. */
+const ABORT_WAIT_MS = (ABORT_GRACE_SECONDS + 5) * 1000;
 
 export interface RemoteCargoOptions {
   connection: SshConnection;
@@ -45,7 +50,19 @@ export function buildRunScript(options: Omit<RemoteCargoOptions, 'connection' | 
     'fi',
     `mkdir -p ${cwd} && cd ${cwd} || exit ${STALE_EXIT_CODE}`,
     'PATH="$HOME/.cargo/bin:$PATH"; export PATH',
-    `exec env ${assignments.join(' ')} cargo "$@"`,
+    // Cargo runs in a process group of its own. A watcher reads stdin, which rch keeps open for
+    // the whole build: end of input (rch aborted, or the connection dropped) interrupts that
+    // group, then kills it. sshd ignores signal requests in root sessions, so this is the one
+    // way to stop a remote build that works for every user.
+    'exec 3<&0',
+    `setsid env ${assignments.join(' ')} cargo "$@" </dev/null 3<&- &`,
+    'cargo_pid=$!',
+    `setsid sh -c 'cat >/dev/null; kill -INT -"$1" 2>/dev/null; sleep ${ABORT_GRACE_SECONDS}; kill -KILL -"$1" 2>/dev/null' rch-watch "$cargo_pid" <&3 >/dev/null 2>&1 &`,
+    'watcher_pid=$!',
+    'exec 3<&-',
+    'wait "$cargo_pid"; status=$?',
+    'kill -KILL -"$watcher_pid" 2>/dev/null',
+    'exit "$status"',
   ].join('\n');
 }
 
@@ -64,7 +81,18 @@ export async function runRemoteCargo(options: RemoteCargoOptions): Promise<Remot
   let sawStale = false;
 
   log('running cargo %o on %s', options.args, options.connection.workerId);
-  const result = await options.connection.exec(command, {
+  // Ending stdin is the abort request (see buildRunScript).
+  const stdin = new PassThrough();
+  let abortTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    stdin.end();
+    abortTimer = setTimeout(() => options.connection.close(), ABORT_WAIT_MS);
+    abortTimer.unref();
+  };
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  const execution = options.connection.exec(command, {
+    stdin,
     stdout: (chunk) => stdout.push(chunk),
     stderr: (chunk) => {
       if (stderrStart.length < STALE_MESSAGE.length) {
@@ -76,10 +104,17 @@ export async function runRemoteCargo(options: RemoteCargoOptions): Promise<Remot
       }
       stderr.push(chunk);
     },
-    ...(options.signal ? { signal: options.signal } : {}),
   });
-  stdout.flush();
-  stderr.flush();
+  let result: Awaited<typeof execution>;
+  try {
+    result = await execution;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (abortTimer) clearTimeout(abortTimer);
+    stdin.end();
+    stdout.flush();
+    stderr.flush();
+  }
 
   if (result.exitCode === STALE_EXIT_CODE && sawStale) return { status: 'stale' };
   if (result.exitCode !== null) return { status: 'exited', exitCode: result.exitCode };
