@@ -112,7 +112,7 @@ export function createHostKeyError(
   }
   // Host key files are named after the algorithm: ssh_host_ed25519_key, ssh_host_ecdsa_key, ssh_host_rsa_key.
   const keyFile = `/etc/ssh/ssh_host_${check.keyType.replace(/^ssh-|-.*$/g, '')}_key.pub`;
-  return new RchError('RCH_SSH_HOST_KEY_UNKNOWN', `${subject}: host key ${key} is not in any known_hosts file`, {
+  return new RchError('RCH_SSH_HOST_KEY_UNKNOWN', `${subject}: host key ${key} is not in any known_hosts file; trust it with \`rch workers trust ${workerId}\``, {
     hint: `compare the fingerprint with the worker's (ssh-keygen -lf ${keyFile}), then run: rch workers trust ${workerId}`,
   });
 }

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientHome, startWorkerSshd, type ClientHome, type SshdWorker } from '../helpers/sshd.js';
 import { createFixture, type Fixture } from '../helpers/fixtures.js';
-import { runCargo } from '../helpers/run.js';
+import { cargoShim, runCargo } from '../helpers/run.js';
 import { terminalEnv } from '../../lib/build/terminal-env.js';
 
 let worker: SshdWorker;
@@ -94,12 +94,36 @@ describe('remote environment', () => {
   });
 });
 
+describe('remote build on a terminal', () => {
+  it('shows colour like a local cargo', async () => {
+    const crate = await createReportingCrate();
+    // util-linux `script` gives the shim a pseudo-terminal, as an interactive shell would.
+    const result = await execa('script', ['-q', '-e', '-c', `${cargoShim} build`, '/dev/null'], {
+      cwd: crate.root,
+      env: { ...client.env, TERM: 'xterm-256color' },
+      extendEnv: false,
+      reject: false,
+    });
+
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).not.toContain('rch:');
+    expect(result.stdout).toMatch(/\u001b\[[0-9;]*m\s*Compiling/);
+  });
+});
+
 describe('terminalEnv', () => {
   it('asks for colour and progress on a terminal', () => {
     expect(terminalEnv({}, ['build'], { isTTY: true, columns: 120 })).toEqual({
       CARGO_TERM_COLOR: 'always',
       CARGO_TERM_PROGRESS_WHEN: 'always',
       CARGO_TERM_PROGRESS_WIDTH: '120',
+    });
+  });
+
+  it('gives the progress bar a width on a terminal without columns', () => {
+    expect(terminalEnv({}, ['build'], { isTTY: true, columns: 0 })).toMatchObject({
+      CARGO_TERM_PROGRESS_WHEN: 'always',
+      CARGO_TERM_PROGRESS_WIDTH: '80',
     });
   });
 
