@@ -23,11 +23,25 @@ export type RchErrorCode =
   | 'RCH_ARTIFACTS'
   | 'RCH_ARTIFACT_UNSAFE'
   | 'RCH_LOCK'
+  | 'RCH_DAEMON_UNAVAILABLE'
+  | 'RCH_DAEMON_UNSAFE'
+  | 'RCH_DAEMON_RUNNING'
+  | 'RCH_DAEMON_LOST'
+  | 'RCH_DAEMON_PROTOCOL'
+  | 'RCH_AGENT'
+  | 'RCH_AGENT_MISSING'
+  | 'RCH_WORKER_BUSY'
+  | 'RCH_WORKER_UNUSABLE'
+  | 'RCH_TOOLCHAIN_INSTALL'
+  | 'RCH_CONFIG_EDIT'
   | 'RCH_USAGE'
   | 'RCH_INTERNAL';
 
-/** Whether a failure is about reaching or using a worker (transport) or about the user's input. */
-export type RchErrorKind = 'transport' | 'user' | 'internal';
+/**
+ * Whether a failure is about reaching or using a worker (transport), about the user's input,
+ * or a bug. 'capacity' means the worker was healthy but had no free build slot in time.
+ */
+export type RchErrorKind = 'transport' | 'user' | 'internal' | 'capacity';
 
 export interface RchErrorOptions {
   /** The command or action that fixes the problem, shown on its own line. */
@@ -48,7 +62,18 @@ const TRANSPORT_CODES = new Set<RchErrorCode>([
   'RCH_SYNC',
   'RCH_REMOTE_COMMAND',
   'RCH_ARTIFACTS',
+  // The worker agent is missing or failed, so the worker cannot run builds right now.
+  'RCH_AGENT',
+  'RCH_AGENT_MISSING',
+  // The daemon ended during a build, so the build may go to another worker or run locally.
+  'RCH_DAEMON_LOST',
 ]);
+
+function defaultKind(code: RchErrorCode): RchErrorKind {
+  if (code === 'RCH_INTERNAL') return 'internal';
+  if (code === 'RCH_WORKER_BUSY') return 'capacity';
+  return TRANSPORT_CODES.has(code) ? 'transport' : 'user';
+}
 
 /** An expected failure with a stable code, the offending value in its message, and a hint. */
 export class RchError extends Error {
@@ -61,7 +86,7 @@ export class RchError extends Error {
     this.name = 'RchError';
     this.code = code;
     this.hint = options.hint;
-    this.kind = options.kind ?? (code === 'RCH_INTERNAL' ? 'internal' : TRANSPORT_CODES.has(code) ? 'transport' : 'user');
+    this.kind = options.kind ?? defaultKind(code);
   }
 }
 

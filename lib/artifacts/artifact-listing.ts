@@ -19,9 +19,13 @@ export interface RemoteArtifact {
 /** Timestamps within this many seconds count as equal: Node sets mtimes through a double. */
 const MTIME_TOLERANCE_SECONDS = 2e-6;
 
-/** Lists files and links under the target directory, skipping every `incremental` folder. */
+/**
+ * Lists files and links under the target directory. It skips every `incremental` folder and
+ * `.rustc_info.json` (cargo's cache of `rustc -vV`), because cargo 1.95 rewrote that file on
+ * every run on the benchmark worker, so each no-op build pulled it again.
+ */
 const LIST_TARGET_SH = `cd "$1" 2>/dev/null || exit 0
-find . -name incremental -type d -prune -o \\( -type f -o -type l \\) -printf '%y %s %T@ %m\\0%P\\0%l\\0'`;
+find . -name incremental -type d -prune -o -path ./.rustc_info.json -prune -o \\( -type f -o -type l \\) -printf '%y %s %T@ %m\\0%P\\0%l\\0'`;
 
 export async function listRemoteArtifacts(connection: SshConnection, remoteTargetDir: string): Promise<RemoteArtifact[]> {
   const result = await connection.capture(shCommand(LIST_TARGET_SH, 'rch-list-target', [remoteTargetDir]));

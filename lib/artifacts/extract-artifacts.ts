@@ -12,13 +12,18 @@ export interface ExtractSummary {
   bytes: number;
 }
 
+export interface ExtractOptions {
+  /** Called after each entry is in place, with the running totals. */
+  onProgress?: (summary: Readonly<ExtractSummary>) => void;
+}
+
 /**
  * Writes a tar stream of artifacts into the local target directory. Every entry is written to
  * a temporary file beside its destination and renamed into place, keeping mode and mtime.
  * Entries that would land outside the target directory (`..`, absolute names, links leading
  * out, folders that are links leading out) are rejected and stop the extraction.
  */
-export async function extractArtifacts(archive: Readable, targetDir: string): Promise<ExtractSummary> {
+export async function extractArtifacts(archive: Readable, targetDir: string, options: ExtractOptions = {}): Promise<ExtractSummary> {
   await fs.mkdir(targetDir, { recursive: true });
   const realTarget = await fs.realpath(targetDir);
   const summary: ExtractSummary = { files: 0, bytes: 0 };
@@ -28,6 +33,7 @@ export async function extractArtifacts(archive: Readable, targetDir: string): Pr
     try {
       for await (const entry of extract) {
         await writeEntry(entry as unknown as Readable, entry.header, realTarget, summary);
+        options.onProgress?.(summary);
         entry.resume();
       }
     } catch (error) {

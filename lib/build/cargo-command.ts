@@ -1,17 +1,17 @@
 import os from 'node:os';
 import path from 'node:path';
 import { classifyCargoArgs } from '../shim/classify.js';
-import { loadWorkers } from '../config/workers.js';
+import { loadFleetConfig, type FleetConfig } from '../config/workers.js';
 import { loadProjectConfig } from '../config/project.js';
 import type { RchPaths } from '../config/paths.js';
-import type { WorkerConfig } from '../config/types.js';
 import { readProjectLayout } from '../sync/cargo-metadata.js';
+import { findToolchainRequest, type ToolchainRequest } from '../workers/toolchain-file.js';
 import { runLocalCargo } from './run-local-cargo.js';
-import { runRemoteBuild } from './remote-build.js';
+import { runOnFleet } from './run-on-fleet.js';
 import { parseBuildArgs } from './cargo-args.js';
 import { findRealCargo } from './find-real-cargo.js';
 import { recordBuild, type BuildRecord } from './build-history.js';
-import { describeError, formatError, isTransportFault, RchError } from '../errors.js';
+import { describeError, formatError, RchError } from '../errors.js';
 import { createLogger } from '../debug.js';
 
 const log = createLogger('cargo');
@@ -32,11 +32,6 @@ export interface CargoCommandContext {
 function exitCodeForSignal(signal: unknown): number {
   const number = typeof signal === 'string' ? os.constants.signals[signal as NodeJS.Signals] : undefined;
   return 128 + (number ?? os.constants.signals.SIGINT);
-}
-
-/** Workers a build may use, best first: enabled ones by descending priority. */
-function usableWorkers(workers: WorkerConfig[]): WorkerConfig[] {
-  return workers.filter((worker) => worker.enabled).sort((left, right) => right.priority - left.priority);
 }
 
 /**
@@ -74,26 +69,29 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
     return exitCode;
   };
 
-  let workers: WorkerConfig[];
+  let fleet: FleetConfig;
   try {
-    workers = usableWorkers(await loadWorkers(context.paths, env));
+    fleet = await loadFleetConfig(context.paths, env);
   } catch (error) {
     if (requireRemote) context.stderr.write(`${formatError(error)}\n`);
     return fallBack(describeError(error), error instanceof RchError ? error.hint : undefined);
   }
   const workersFile = path.join(context.paths.config, 'workers.toml');
-  if (workers.length === 0) {
-    return fallBack(`no enabled worker in ${workersFile}`, `add a [[workers]] entry to ${workersFile}`);
+  const pinnedWorkerId = env.RCH_WORKER || undefined;
+  if (pinnedWorkerId === undefined && !fleet.workers.some((worker) => worker.enabled)) {
+    return fallBack(`no enabled worker in ${workersFile}`, `add one with: rch workers add ID --host HOST`);
   }
 
   const parsed = parseBuildArgs(args, invocation.subcommandIndex, cwd);
   let layout;
   let project;
+  let toolchain: ToolchainRequest | undefined;
   try {
     layout = await readProjectLayout({ realCargo, cwd, env, cargoArgs: parsed.metadataArgs });
     if (parsed.targetDir) layout = { ...layout, targetDir: parsed.targetDir };
     workspaceRoot = layout.workspaceRoot;
     project = await loadProjectConfig(cwd, layout.workspaceRoot);
+    toolchain = await findToolchainRequest(cwd, invocation.toolchain);
   } catch (error) {
     return fallBack(describeError(error), error instanceof RchError ? error.hint : undefined);
   }
@@ -108,43 +106,42 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
     controller.abort(signal);
   };
   for (const signal of INTERRUPT_SIGNALS) process.on(signal, interrupt);
-  let lastFault: unknown;
   try {
-    for (const worker of workers) {
-      if (controller.signal.aborted) break;
-      try {
-        const result = await runRemoteBuild({
-          worker,
-          paths: context.paths,
-          env,
-          cwd,
-          args,
-          subcommandIndex: invocation.subcommandIndex,
-          layout,
-          project,
-          stdout: (chunk) => context.stdout.write(chunk),
-          stderr: (chunk) => context.stderr.write(chunk),
-          signal: controller.signal,
-        });
-        // Interrupted like a local cargo would be: 128 + the signal, whatever the worker reported.
-        if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
-        await record({
-          outcome: 'remote',
-          worker: worker.id,
-          exitCode: result.exitCode,
-          filesSent: result.filesSent,
-          artifactsPulled: result.artifactsPulled,
-        });
-        return result.exitCode;
-      } catch (error) {
-        if (!isTransportFault(error)) throw error;
-        log('worker %s failed: %s', worker.id, error);
-        lastFault = error;
-      }
-    }
+    const outcome = await runOnFleet({
+      build: {
+        paths: context.paths,
+        env,
+        cwd,
+        args,
+        subcommandIndex: invocation.subcommandIndex,
+        layout,
+        project,
+        stdout: (chunk) => context.stdout.write(chunk),
+        stderr: (chunk) => context.stderr.write(chunk),
+        signal: controller.signal,
+      },
+      workers: fleet.workers,
+      settings: fleet.settings,
+      subcommand: invocation.subcommand,
+      pinnedWorkerId,
+      toolchain,
+      notice: (message) => context.stderr.write(`rch: ${message}\n`),
+    });
+    // Interrupted like a local cargo would be: 128 + the signal, whatever the worker reported.
+    if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
+    if (outcome.status === 'unavailable') return fallBack(outcome.reason, outcome.hint);
+    await record({
+      outcome: 'remote',
+      worker: outcome.worker.id,
+      exitCode: outcome.result.exitCode,
+      filesSent: outcome.result.filesSent,
+      artifactsPulled: outcome.result.artifactsPulled,
+    });
+    return outcome.result.exitCode;
+  } catch (error) {
+    if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
+    throw error;
   } finally {
     for (const signal of INTERRUPT_SIGNALS) process.off(signal, interrupt);
   }
-  if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);
-  return fallBack(describeError(lastFault), lastFault instanceof RchError ? lastFault.hint : undefined);
 }

@@ -13,12 +13,13 @@ import {
   workerStateFile,
   type WorkerProjectState,
 } from '../sync/worker-state.js';
-import { runRemoteCargo, type RemoteCargoResult } from '../remote/run-remote-cargo.js';
+import { runRemoteCargo, type RemoteCargoResult, type SlotRequest } from '../remote/run-remote-cargo.js';
 import { selectForwardedEnv } from '../remote/forward-env.js';
 import { toRemotePath } from '../remote/remote-path.js';
 import { pullArtifacts } from '../artifacts/pull-artifacts.js';
 import { mapArgsForWorker } from './cargo-args.js';
 import { terminalEnv } from './terminal-env.js';
+import { timePhase } from './phase-timings.js';
 import { acquireFileLock } from '../util/file-lock.js';
 import { isTransportFault, RchError } from '../errors.js';
 import { createLogger } from '../debug.js';
@@ -40,6 +41,8 @@ export interface RemoteBuildRequest {
   stdout: (chunk: Buffer) => void;
   stderr: (chunk: Buffer) => void;
   signal: AbortSignal;
+  /** Build slots cargo holds on the worker, capping its jobs; RCH_WORKER_BUSY when they are not free in time. */
+  slots?: SlotRequest;
   /** Opens (or lends from a pool) a connection to the worker. Default: a new connection, closed after the build. */
   connect?: (worker: WorkerConfig) => Promise<LeasedConnection>;
   /** Lists and fingerprints the local tree. Default: a full scan with the on-disk hash cache. */
@@ -101,12 +104,12 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
     const snapshotTree =
       request.snapshotTree ??
       ((tree: ProjectLayout, project: ProjectConfig) => scanAndFingerprint(tree, project, indexFileFor(request.paths.cache, projectKey)));
-    const [{ entries: scanned, fingerprints }, previous] = await Promise.all([
+    const [{ entries: scanned, fingerprints }, previous] = await timePhase('snapshot', () => Promise.all([
       snapshotTree(layout, request.project, projectKey),
       loadWorkerState(stateFile),
-    ]);
+    ]));
 
-    lease = await (request.connect ?? ((target) => connectFresh(target, request.paths, request.env)))(worker);
+    lease = await timePhase('connect', () => (request.connect ?? ((target) => connectFresh(target, request.paths, request.env)))(worker));
     const connection = lease.connection;
     const sync = (prior: WorkerProjectState | undefined) =>
       syncProject({
@@ -140,9 +143,10 @@ export async function runRemoteBuild(request: RemoteBuildRequest): Promise<Remot
         stdout: request.stdout,
         stderr: request.stderr,
         signal: request.signal,
+        slots: request.slots,
       });
 
-    let result = await run(synced.state);
+    let result = await timePhase('cargo', () => run(synced.state));
     if (result.status === 'stale') {
       log('worker copy changed before the run; syncing again');
       synced = await sync(undefined);

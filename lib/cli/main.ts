@@ -1,13 +1,24 @@
 import { resolvePaths } from '../config/paths.js';
 import { runCargoCommand } from '../build/cargo-command.js';
 import { runWorkersCommand } from './workers-command.js';
+import { runStatusCommand } from './status-command.js';
+import { runDaemonCommand } from './daemon-command.js';
 import { formatError, isRchError } from '../errors.js';
 
 const USAGE = `Usage: rch <command>
 
 Commands:
+  status [--workers] [--json]
+                            Show the daemon, each worker's state, slots and queue, and recent builds
   workers list [--json]     List the workers in workers.toml
+  workers add ID --host H   Add a worker to workers.toml (rch workers help lists the options)
+  workers remove ID         Remove a worker from workers.toml
   workers trust ID          Trust the host key a worker presents now
+  workers probe [ID|--all]  Check reachability, round-trip time, cores, memory and toolchains
+  workers setup ID|--all    Install the worker agent and this project's toolchain on a worker
+  workers enable|disable ID Let a worker take builds, or not
+  workers drain ID          Let running builds finish but send no new ones
+  workers gc ID|--all       Remove the least recently built projects beyond the gc limits
   help                      Show this text
 
 The cargo shim (shims/cargo) calls \`rch __cargo ARGS...\` for compile subcommands.`;
@@ -28,6 +39,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runCargoCommand(rest, context);
       case 'workers':
         return await runWorkersCommand(rest, context);
+      case 'status':
+        return await runStatusCommand(rest, context);
+      case 'daemon':
+        return await runDaemonCommand(rest, context);
       case undefined:
       case 'help':
       case '--help':
@@ -40,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (error) {
     process.stderr.write(`${formatError(error)}\n`);
+    if (isRchError(error, 'RCH_USAGE')) return 2;
     return isRchError(error) && error.kind !== 'internal' ? 1 : 70;
   }
 }

@@ -1,49 +1,80 @@
 import path from 'node:path';
-import type { Writable } from 'node:stream';
-import type { RchPaths } from '../config/paths.js';
 import { resolveSshTarget } from '../config/ssh-config.js';
-import type { WorkerConfig } from '../config/types.js';
 import { loadWorkers, locateWorkersFile } from '../config/workers.js';
-import { isRchError, RchError } from '../errors.js';
+import { isRchError } from '../errors.js';
 import { connectWorker, type SshConnection } from '../ssh/connection.js';
 import { appendKnownHost, checkHostKey, fingerprintKey, readKeyType } from '../ssh/known-hosts.js';
+import { findWorker, formatTable, parseCommandArgs, type CommandContext } from './command-args.js';
+import { runAddCommand, runEnableCommand, runRemoveCommand } from './workers-edit-command.js';
+import { runDrainCommand } from './workers-drain-command.js';
+import { runGcCommand } from './workers-gc-command.js';
+import { runProbeCommand } from './workers-probe-command.js';
+import { runSetupCommand } from './workers-setup-command.js';
 
-export interface WorkersCommandContext {
-  paths: RchPaths;
-  env: NodeJS.ProcessEnv;
-  stdout: Writable;
-  stderr: Writable;
-}
+export type WorkersCommandContext = CommandContext;
 
 const USAGE = `usage: rch workers <subcommand>
 
 subcommands:
-  list [--json]   show the workers from workers.toml and the SSH endpoint each resolves to
-  trust ID        connect to worker ID and add its host key to rch's known_hosts
+  list [--json]                 show the workers from workers.toml and the SSH endpoint each resolves to
+  add ID --host HOST [options]  add a worker to workers.toml; options: --user, --port, --identity-file,
+                                --slots (total_slots), --priority, --remote-base, --tag (repeatable),
+                                --disabled, --json
+  remove ID [--json]            remove a worker from workers.toml
+  trust ID                      connect to worker ID and add its host key to rch's known_hosts
+  probe [ID|--all] [--json]     check reachability, round-trip time, cores, memory, disk and toolchains
+  setup ID|--all [--json]       install the worker agent and this project's rust-toolchain with rustup
+  enable ID [--json]            set enabled = true in workers.toml and end a drain
+  disable ID [--json]           set enabled = false in workers.toml; running builds finish
+  drain ID [--wait] [--json]    send no new builds from this machine; --wait returns once none runs
+  gc ID|--all [--dry-run] [--json]
+                                remove least recently built projects beyond gc_max_gib and gc_max_age_days
 `;
 
-/** Runs `rch workers ARGS` and returns the exit code. Configuration and connection errors are thrown. */
-export async function runWorkersCommand(args: string[], context: WorkersCommandContext): Promise<number> {
+type Subcommand = (args: string[], context: CommandContext) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  list: (args, context) => {
+    const { values } = parseCommandArgs(args, { json: { type: 'boolean' } }, { min: 0, max: 0 });
+    return listWorkers(context, values.json === true);
+  },
+  trust: (args, context) => {
+    const { positionals } = parseCommandArgs(args, {}, { min: 1, max: 1 });
+    return trustWorker(positionals[0]!, context);
+  },
+  add: runAddCommand,
+  remove: runRemoveCommand,
+  probe: runProbeCommand,
+  setup: runSetupCommand,
+  enable: (args, context) => runEnableCommand(args, context, true),
+  disable: (args, context) => runEnableCommand(args, context, false),
+  drain: runDrainCommand,
+  gc: runGcCommand,
+};
+
+/**
+ * Runs `rch workers ARGS` and returns the exit code: 2 for usage errors, which are printed with
+ * the usage text. Configuration and connection errors are thrown.
+ */
+export async function runWorkersCommand(args: string[], context: CommandContext): Promise<number> {
   const [subcommand, ...rest] = args;
-  if (subcommand === 'list' && (rest.length === 0 || (rest.length === 1 && rest[0] === '--json'))) {
-    return listWorkers(context, rest[0] === '--json');
-  }
-  if (subcommand === 'trust' && rest.length === 1 && !rest[0]!.startsWith('-')) {
-    return trustWorker(rest[0]!, context);
-  }
   if (subcommand === 'help' || subcommand === '--help' || subcommand === '-h') {
     context.stdout.write(USAGE);
     return 0;
   }
-
-  const problem =
-    subcommand === undefined
-      ? 'missing subcommand'
-      : ['list', 'trust'].includes(subcommand)
-        ? `invalid arguments for "${subcommand}": ${rest.join(' ') || '(none)'}`
-        : `unknown subcommand "${subcommand}"`;
-  context.stderr.write(`rch workers: ${problem}\n${USAGE}`);
-  return 2;
+  const run = subcommand === undefined ? undefined : SUBCOMMANDS[subcommand];
+  if (run === undefined) {
+    const problem = subcommand === undefined ? 'missing subcommand' : `unknown subcommand "${subcommand}"`;
+    context.stderr.write(`rch workers: ${problem}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest, context);
+  } catch (error) {
+    if (!isRchError(error, 'RCH_USAGE')) throw error;
+    context.stderr.write(`rch workers ${subcommand}: ${error.message}\n${USAGE}`);
+    return 2;
+  }
 }
 
 async function listWorkers(context: WorkersCommandContext, json: boolean): Promise<number> {
@@ -81,19 +112,13 @@ async function listWorkers(context: WorkersCommandContext, json: boolean): Promi
   return 0;
 }
 
-function formatTable(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
-  return `${lines.join('\n')}\n`;
-}
-
 /**
  * Connects to the worker and stores its host key in rch's own known_hosts file. A key that is
  * already trusted changes nothing. A changed or revoked key makes the connection fail, so
  * nothing is stored, and the error explains how to remove the old entry.
  */
 async function trustWorker(id: string, context: WorkersCommandContext): Promise<number> {
-  const worker = await findWorker(id, context);
+  const worker = findWorker(await loadWorkers(context.paths, context.env), id, context.paths);
   const knownHostsFile = path.join(context.paths.config, 'known_hosts');
   let offeredKey: Buffer | undefined;
   let connection: SshConnection | undefined;
@@ -133,15 +158,4 @@ async function trustWorker(id: string, context: WorkersCommandContext): Promise<
   } finally {
     connection?.close();
   }
-}
-
-async function findWorker(id: string, context: WorkersCommandContext): Promise<WorkerConfig> {
-  const workers = await loadWorkers(context.paths, context.env);
-  const worker = workers.find((candidate) => candidate.id === id);
-  if (worker !== undefined) return worker;
-  const ids = workers.map((candidate) => candidate.id).join(', ');
-  const known = workers.length > 0 ? `known workers: ${ids}` : 'no workers are configured';
-  throw new RchError('RCH_WORKER_UNKNOWN', `no worker "${id}" in ${locateWorkersFile(context.paths)} (${known})`, {
-    hint: 'run rch workers list to see the configured workers',
-  });
 }

@@ -23,6 +23,32 @@ export interface WorkerConfig {
    * A leading `~/` is the worker user's home. Default: `~/.cache/rch-worker`.
    */
   remoteBase: string;
+  /**
+   * `rch workers gc` removes the least recently built projects until the rest take at most this
+   * many bytes on the worker. Set in workers.toml as `gc_max_gib` (GiB). Default: 50 GiB.
+   */
+  gcMaxBytes: number;
+  /** `rch workers gc` removes every project not built for this many days. Default: 30. */
+  gcMaxAgeDays: number;
+}
+
+/** Cargo subcommands whose slot count workers.toml's `[slots]` table sets; `nextest` is `nextest run`. */
+export const SLOT_SUBCOMMANDS = ['build', 'check', 'clippy', 'doc', 'rustc', 'test', 'bench', 'nextest'] as const;
+export type SlotSubcommand = (typeof SLOT_SUBCOMMANDS)[number];
+
+/** The settings of workers.toml outside the `[[workers]]` tables, after defaults are applied. */
+export interface FleetSettings {
+  /**
+   * Seconds a build waits for free slots when every usable worker is full. After that it builds
+   * locally, or fails under `RCH_REQUIRE_REMOTE=1`. Set as `queue_timeout_secs`. Default: 300.
+   */
+  queueTimeoutSecs: number;
+  /**
+   * Slots one build asks for, by subcommand, from `[slots]`. `'all'` takes every slot of the
+   * worker. A request is capped at the worker's total_slots, and cargo's jobs are capped at the
+   * slots granted. Defaults: 4 each, `doc` 2, `bench` all (so that benchmarks run alone).
+   */
+  slots: Record<SlotSubcommand, number | 'all'>;
 }
 
 /** The SSH endpoint of a worker once `~/.ssh/config` is applied. */

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { parse } from 'smol-toml';
 import { RchError } from '../errors.js';
 import { describeTomlError, formatValue, suggestFieldName } from './config-errors.js';
+import { readFleetSettings, SETTINGS_FIELDS } from './fleet-settings.js';
 import type { RchPaths } from './paths.js';
-import type { WorkerConfig } from './types.js';
+import type { FleetSettings, WorkerConfig } from './types.js';
 
 const WORKER_FIELDS = [
   'id',
@@ -17,12 +18,17 @@ const WORKER_FIELDS = [
   'enabled',
   'tags',
   'remote_base',
+  'gc_max_gib',
+  'gc_max_age_days',
 ] as const;
-const TOP_LEVEL_FIELDS = ['workers'] as const;
+const TOP_LEVEL_FIELDS = ['workers', ...SETTINGS_FIELDS] as const;
 
 const DEFAULT_TOTAL_SLOTS = 8;
 const DEFAULT_PRIORITY = 100;
 const DEFAULT_REMOTE_BASE = '~/.cache/rch-worker';
+const DEFAULT_GC_MAX_GIB = 50;
+const DEFAULT_GC_MAX_AGE_DAYS = 30;
+const BYTES_PER_GIB = 1024 ** 3;
 const ID_PATTERN = /^[A-Za-z0-9._-]+$/;
 // Host and user names reach ssh command lines elsewhere, so a leading dash could become an option.
 const NAME_PATTERN = /^[^\s-][^\s]*$/;
@@ -32,23 +38,38 @@ export function locateWorkersFile(paths: RchPaths): string {
   return path.join(paths.config, 'workers.toml');
 }
 
+/** Everything workers.toml sets. */
+export interface FleetConfig {
+  workers: WorkerConfig[];
+  settings: FleetSettings;
+}
+
 /**
  * Reads and validates `workers.toml`. A missing file means no workers. Every invalid value
  * raises RCH_CONFIG_INVALID naming the file, the worker, the field, the value and what is expected.
  */
 export async function loadWorkers(paths: RchPaths, env: NodeJS.ProcessEnv = process.env): Promise<WorkerConfig[]> {
+  return (await loadFleetConfig(paths, env)).workers;
+}
+
+/** Reads workers.toml like loadWorkers, with the settings outside the `[[workers]]` tables. */
+export async function loadFleetConfig(paths: RchPaths, env: NodeJS.ProcessEnv = process.env): Promise<FleetConfig> {
   const file = locateWorkersFile(paths);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return parseWorkersToml('', file, paths.home || env.HOME || '');
     throw new RchError('RCH_CONFIG_READ', `cannot read ${file}: ${(error as Error).message}`, {
       cause: error,
       hint: `check the permissions of ${file}`,
     });
   }
+  return parseWorkersToml(text, file, paths.home || env.HOME || '');
+}
 
+/** Parses and validates the text of a workers.toml; `file` names it in error messages. */
+export function parseWorkersToml(text: string, file: string, home: string): FleetConfig {
   let document: Record<string, unknown>;
   try {
     document = parse(text);
@@ -70,7 +91,7 @@ export async function loadWorkers(paths: RchPaths, env: NodeJS.ProcessEnv = proc
   if (!Array.isArray(entries)) {
     fail(`"workers" is ${formatValue(entries)}, expected [[workers]] tables`);
   }
-  const home = paths.home || env.HOME || '';
+  const settings = readFleetSettings(document, fail);
   const workers = (entries as unknown[]).map((entry, index) => validateWorker(entry, index, home, fail));
 
   const seen = new Map<string, number>();
@@ -83,7 +104,7 @@ export async function loadWorkers(paths: RchPaths, env: NodeJS.ProcessEnv = proc
     }
     seen.set(worker.id, index);
   });
-  return workers;
+  return { workers, settings };
 }
 
 function validateWorker(entry: unknown, index: number, home: string, fail: (message: string) => never): WorkerConfig {
@@ -104,6 +125,7 @@ function validateWorker(entry: unknown, index: number, home: string, fail: (mess
   }
 
   const { id, host, user, port, identity_file, total_slots, priority, enabled, tags, remote_base } = table;
+  const { gc_max_gib: gcMaxGib, gc_max_age_days: gcMaxAgeDays } = table;
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
     return reject('id', 'a string of letters, digits, ".", "_" or "-"');
   }
@@ -130,6 +152,12 @@ function validateWorker(entry: unknown, index: number, home: string, fail: (mess
     const expected = 'an absolute path or one starting with "~/", other than "/", without ".." or control characters';
     return reject('remote_base', expected);
   }
+  if (gcMaxGib !== undefined && !(typeof gcMaxGib === 'number' && Number.isFinite(gcMaxGib) && gcMaxGib > 0)) {
+    return reject('gc_max_gib', 'a positive number of GiB');
+  }
+  if (gcMaxAgeDays !== undefined && !isIntegerIn(gcMaxAgeDays, 1, Number.MAX_SAFE_INTEGER)) {
+    return reject('gc_max_age_days', 'a positive whole number of days');
+  }
 
   return {
     id,
@@ -142,6 +170,8 @@ function validateWorker(entry: unknown, index: number, home: string, fail: (mess
     enabled: (enabled as boolean | undefined) ?? true,
     tags: (tags as string[] | undefined) ?? [],
     remoteBase,
+    gcMaxBytes: Math.round(((gcMaxGib as number | undefined) ?? DEFAULT_GC_MAX_GIB) * BYTES_PER_GIB),
+    gcMaxAgeDays: (gcMaxAgeDays as number | undefined) ?? DEFAULT_GC_MAX_AGE_DAYS,
   };
 }
 

@@ -8,6 +8,12 @@ export interface ExecOptions {
   stdin?: NodeJS.ReadableStream | Buffer | string;
   /** Receives stdout chunks as they arrive. */
   stdout?: (chunk: Buffer) => void;
+  /**
+   * Receives stdout through `pipe`, so a slow consumer pauses the channel and the SSH window
+   * stops the worker's writes. The stream is ended after the last chunk. When it closes early,
+   * the rest of the output is dropped so that the command can still run to its end.
+   */
+  stdoutStream?: NodeJS.WritableStream;
   /** Receives stderr chunks as they arrive. */
   stderr?: (chunk: Buffer) => void;
   /**
@@ -55,6 +61,10 @@ export function runChannel(channel: ClientChannel, options: ExecOptions, lostErr
     // Output that arrives after an abort is dropped, because the caller has stopped listening.
     channel.on('data', (chunk: Buffer) => settled || options.stdout?.(chunk));
     channel.stderr.on('data', (chunk: Buffer) => settled || options.stderr?.(chunk));
+    if (options.stdoutStream) {
+      channel.pipe(options.stdoutStream);
+      options.stdoutStream.once('close', () => channel.resume());
+    }
     // Write errors after the connection drops also end in 'close', which decides the outcome.
     channel.on('error', (error: Error) => log('channel error: %s', error.message));
     channel.on('close', () => {

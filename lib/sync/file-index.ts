@@ -37,6 +37,9 @@ interface IndexFile {
  * reads only the files whose metadata changed.
  */
 export class FileIndex {
+  /** Whether the hashes differ from what the file on disk holds. */
+  private changed = false;
+
   private constructor(
     private readonly file: string,
     private cached: Record<string, CachedHash>,
@@ -92,13 +95,29 @@ export class FileIndex {
       };
       fingerprints.set(absolute, fileFingerprint(hash, entry.mode));
     });
+    if (toHash.length > 0 || Object.keys(this.cached).length !== Object.keys(next).length) this.changed = true;
     this.cached = next;
     return fingerprints;
   }
 
+  /** Drops the cached hash of `absolute`, so the next fingerprint reads the file again. */
+  forget(absolute: string): void {
+    if (!Object.hasOwn(this.cached, absolute)) return;
+    delete this.cached[absolute];
+    this.changed = true;
+  }
+
   async save(): Promise<void> {
     const content: IndexFile = { version: INDEX_VERSION, files: this.cached };
+    this.changed = false;
     await writeFileAtomic(this.file, JSON.stringify(content), { mode: 0o600 });
+  }
+
+  /** Saves only when a fingerprint or `forget` changed the hashes since the last save. */
+  async saveIfChanged(): Promise<boolean> {
+    if (!this.changed) return false;
+    await this.save();
+    return true;
   }
 }
 

@@ -20,11 +20,31 @@ export interface ScanOptions {
   extraExcludes: string[];
 }
 
+/** Destination of a scan's entries. A `Map` is one, and the daemon's watched tree is another. */
+export interface ScanSink {
+  set(absolute: string, entry: TreeEntry): void;
+  delete(absolute: string): void;
+}
+
+/** Calls a scan makes so that a file watcher can follow it. All are optional. */
+export interface ScanHooks {
+  /** Called before a folder is listed, so that a watch opened here reports every later change. */
+  beforeList?(folder: string): Promise<void> | void;
+  /** Called after a folder was listed, with the ignore rules in force inside it. */
+  onListed?(folder: string, scope: IgnoreScope): void;
+  /** Called for a folder left out because cargo tagged it as a target directory. */
+  onTagged?(folder: string): void;
+  /** Called for a folder that could not be listed, which the scan treats as empty. */
+  onUnreadable?(folder: string): void;
+  /** Called for every link that resolves outside the roots, whether or not it is kept. */
+  onExternalLink?(link: string): void;
+}
+
 /** Folders skipped at any depth, whatever the ignore files say. */
-const ALWAYS_SKIPPED = new Set(['.git']);
+export const ALWAYS_SKIPPED = new Set(['.git']);
 
 /** Cargo writes this file into every target directory it creates. */
-const TARGET_DIR_TAG = 'CACHEDIR.TAG';
+export const TARGET_DIR_TAG = 'CACHEDIR.TAG';
 
 /** True when `candidate` is `folder` or lies inside it. */
 export function isInside(candidate: string, folder: string): boolean {
@@ -38,61 +58,126 @@ export function isInside(candidate: string, folder: string): boolean {
  */
 export async function scanTree(options: ScanOptions): Promise<Map<string, TreeEntry>> {
   const entries = new Map<string, TreeEntry>();
-  const excluded = options.excludedFolders.map((folder) => path.resolve(folder));
+  const scanner = new TreeScanner(options, entries);
+  await Promise.all(options.roots.map((root) => scanner.scanRoot(root)));
+  return entries;
+}
 
-  const walk = async (folder: string, parentScope: IgnoreScope): Promise<void> => {
+/**
+ * The rules of one scan, usable for a whole tree or for one folder at a time. The daemon's
+ * watcher rescans single changed paths with it, so that a watched tree and a full scan agree.
+ */
+export class TreeScanner {
+  private readonly excluded: string[];
+
+  constructor(
+    private readonly options: ScanOptions,
+    private readonly sink: ScanSink,
+    private readonly hooks: ScanHooks = {},
+  ) {
+    this.excluded = options.excludedFolders.map((folder) => path.resolve(folder));
+  }
+
+  /** Returns the rules at a root, before its own ignore files are read. */
+  rootScope(root: string): IgnoreScope {
+    return IgnoreScope.atRoot(root, this.options.extraExcludes);
+  }
+
+  /** Records a root and everything under it. Throws when the root is missing. */
+  async scanRoot(root: string): Promise<void> {
+    this.sink.set(root, await this.readRoot(root));
+    await this.scanFolder(root, this.rootScope(root));
+  }
+
+  /** Reads the entry of a root, which may be a link to a folder. Throws when the root is missing. */
+  async readRoot(root: string): Promise<TreeEntry> {
+    const stats = await fs.stat(root);
+    return { type: 'dir', mode: Number(stats.mode & 0o7777), mtimeNs: BigInt(Math.round(stats.mtimeMs * 1e6)) };
+  }
+
+  /** Checks whether a path is left out, given the rules of the folder that contains it. */
+  isExcluded(absolute: string, isDirectory: boolean, folderScope: IgnoreScope): boolean {
+    if (ALWAYS_SKIPPED.has(path.basename(absolute)) && isDirectory) return true;
+    if (this.excluded.some((excludedFolder) => isInside(absolute, excludedFolder))) return true;
+    return folderScope.isIgnored(absolute, isDirectory);
+  }
+
+  /**
+   * Records what is inside `folder`, whose own entry the caller has recorded. `parentScope`
+   * carries the rules of the folder above it (for a root, `rootScope`).
+   */
+  async scanFolder(folder: string, parentScope: IgnoreScope): Promise<void> {
+    await this.hooks.beforeList?.(folder);
     let children: Dirent[];
     try {
       children = await fs.readdir(folder, { withFileTypes: true });
     } catch (error) {
       // A folder removed or made unreadable during the scan is treated as absent.
       log('cannot read %s: %s', folder, error);
+      this.hooks.onUnreadable?.(folder);
       return;
     }
     if (children.some((child) => child.name === TARGET_DIR_TAG && child.isFile())) {
-      if (!options.roots.includes(folder)) {
-        entries.delete(folder);
+      if (!this.options.roots.includes(folder)) {
+        this.sink.delete(folder);
+        this.hooks.onTagged?.(folder);
         return;
       }
     }
     const scope = await parentScope.enter(folder);
+    this.hooks.onListed?.(folder, scope);
     const subfolders: string[] = [];
 
     await Promise.all(
       children.map(async (child) => {
         const absolute = path.join(folder, child.name);
-        if (ALWAYS_SKIPPED.has(child.name) && child.isDirectory()) return;
-        if (excluded.some((excludedFolder) => isInside(absolute, excludedFolder))) return;
-        if (scope.isIgnored(absolute, child.isDirectory())) return;
-
-        let stats: BigIntStats;
-        try {
-          stats = await fs.lstat(absolute, { bigint: true });
-        } catch {
-          return;
-        }
-        if (stats.isDirectory()) {
-          entries.set(absolute, { type: 'dir', mode: Number(stats.mode & 0o7777n), mtimeNs: stats.mtimeNs });
-          subfolders.push(absolute);
-        } else if (stats.isFile()) {
-          entries.set(absolute, fileEntry(stats));
-        } else if (stats.isSymbolicLink()) {
-          const entry = await resolveLink(absolute, options.roots);
-          if (entry) entries.set(absolute, entry);
-        }
+        if (this.isExcluded(absolute, child.isDirectory(), scope)) return;
+        const entry = await this.readEntry(absolute);
+        if (entry === undefined) return;
+        this.sink.set(absolute, entry);
+        if (entry.type === 'dir') subfolders.push(absolute);
       }),
     );
-    await Promise.all(subfolders.map((subfolder) => walk(subfolder, scope)));
-  };
+    await Promise.all(subfolders.map((subfolder) => this.scanFolder(subfolder, scope)));
+  }
 
-  await Promise.all(
-    options.roots.map(async (root) => {
-      const stats = await fs.stat(root);
-      entries.set(root, { type: 'dir', mode: Number(stats.mode & 0o7777), mtimeNs: BigInt(Math.round(stats.mtimeMs * 1e6)) });
-      await walk(root, IgnoreScope.atRoot(root, options.extraExcludes));
-    }),
-  );
-  return entries;
+  /** Reads one path as a scan records it, or undefined when it is gone or has nothing to send. */
+  async readEntry(absolute: string): Promise<TreeEntry | undefined> {
+    let stats: BigIntStats;
+    try {
+      stats = await fs.lstat(absolute, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    if (stats.isDirectory()) return { type: 'dir', mode: Number(stats.mode & 0o7777n), mtimeNs: stats.mtimeNs };
+    if (stats.isFile()) return fileEntry(stats);
+    if (stats.isSymbolicLink()) return this.resolveLink(absolute);
+    return undefined;
+  }
+
+  private async resolveLink(link: string): Promise<TreeEntry | undefined> {
+    let target: string;
+    try {
+      target = await fs.readlink(link);
+    } catch {
+      return undefined;
+    }
+    const resolved = path.resolve(path.dirname(link), target);
+    if (this.options.roots.some((root) => isInside(resolved, root))) {
+      const linkStats = await fs.lstat(link, { bigint: true });
+      const relativeTarget = path.isAbsolute(target) ? path.relative(path.dirname(link), resolved) || '.' : target;
+      return { type: 'symlink', target: relativeTarget, mtimeNs: linkStats.mtimeNs };
+    }
+    this.hooks.onExternalLink?.(link);
+    try {
+      const stats = await fs.stat(link, { bigint: true });
+      if (stats.isFile()) return fileEntry(stats);
+    } catch {
+      // A dangling link that leads out of the roots has nothing to send.
+    }
+    log('leaving out %s: it links to %s, outside the synced folders', link, target);
+    return undefined;
+  }
 }
 
 function fileEntry(stats: BigIntStats): TreeEntry {
@@ -104,22 +189,4 @@ function fileEntry(stats: BigIntStats): TreeEntry {
     ino: stats.ino,
     ctimeNs: stats.ctimeNs,
   };
-}
-
-async function resolveLink(link: string, roots: string[]): Promise<TreeEntry | undefined> {
-  const target = await fs.readlink(link);
-  const resolved = path.resolve(path.dirname(link), target);
-  if (roots.some((root) => isInside(resolved, root))) {
-    const linkStats = await fs.lstat(link, { bigint: true });
-    const relativeTarget = path.isAbsolute(target) ? path.relative(path.dirname(link), resolved) || '.' : target;
-    return { type: 'symlink', target: relativeTarget, mtimeNs: linkStats.mtimeNs };
-  }
-  try {
-    const stats = await fs.stat(link, { bigint: true });
-    if (stats.isFile()) return fileEntry(stats);
-  } catch {
-    // A dangling link that leads out of the roots has nothing to send.
-  }
-  log('leaving out %s: it links to %s, outside the synced folders', link, target);
-  return undefined;
 }

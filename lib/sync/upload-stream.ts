@@ -1,13 +1,27 @@
 import fs from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { PassThrough } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { TreeEntry } from './scan-tree.js';
+import { GZIP_LEVEL, type Compression } from './compression.js';
 import { toArchiveName } from '../remote/remote-path.js';
 
-/** Files up to this size are read whole, so the header always states the size actually sent. */
-const WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Files up to this size are read whole, so the header always states the size actually sent.
+ * Larger ones are streamed, which keeps the memory a sync needs near this size.
+ */
+const WHOLE_READ_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface UploadStreamOptions {
+  /** Compression of the tar archive. The removal list before it is never compressed. Default: none. */
+  compression?: Compression;
+  /** Called after each path is added to the archive, with its content size (0 for folders and links). */
+  onEntry?: (bytes: number) => void;
+  /** Called with the size of each chunk of the stream as it leaves, after compression. */
+  onOutput?: (bytes: number) => void;
+}
 
 /** Seconds with nine decimals, for a pax `mtime` record that keeps nanoseconds. */
 function paxTime(mtimeNs: bigint): string {
@@ -20,10 +34,21 @@ function mtimeDate(mtimeNs: bigint): Date {
 
 /**
  * Builds the byte stream a sync sends: a line with the length of the removal list, the list
- * itself (NUL-separated `./`-prefixed archive names), then a tar archive of every path to send.
+ * itself (NUL-separated `./`-prefixed archive names), then a tar archive of every path to send,
+ * gzip-compressed when asked. Files are read as the stream is consumed, never ahead of it.
  */
-export function createUploadStream(remove: string[], send: string[], entries: Map<string, TreeEntry>): PassThrough {
-  const output = new PassThrough();
+export function createUploadStream(
+  remove: string[],
+  send: string[],
+  entries: Map<string, TreeEntry>,
+  options: UploadStreamOptions = {},
+): Transform {
+  const output = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      options.onOutput?.(chunk.length);
+      callback(null, chunk);
+    },
+  });
   const removal = Buffer.from(remove.map((file) => `./${toArchiveName(file)}\0`).join(''));
   output.write(`${removal.length}\n`);
   output.write(removal);
@@ -32,12 +57,15 @@ export function createUploadStream(remove: string[], send: string[], entries: Ma
   const fill = async (): Promise<void> => {
     for (const file of send) {
       const entry = entries.get(file);
-      if (entry) await addEntry(pack, file, entry);
+      if (!entry) continue;
+      await addEntry(pack, file, entry);
+      options.onEntry?.(entry.type === 'file' ? entry.size : 0);
     }
     pack.finalize();
   };
   fill().catch((error: unknown) => pack.destroy(error as Error));
-  pipeline(pack, output).catch((error: unknown) => output.destroy(error as Error));
+  const stages = options.compression === 'gzip' ? pipeline(pack, createGzip({ level: GZIP_LEVEL }), output) : pipeline(pack, output);
+  stages.catch((error: unknown) => output.destroy(error as Error));
   return output;
 }
 

@@ -23,6 +23,8 @@ function makeWorker(fields: Partial<WorkerConfig> = {}): WorkerConfig {
     enabled: true,
     tags: [],
     remoteBase: '~/.cache/rch-worker',
+    gcMaxBytes: 50 * 1024 ** 3,
+    gcMaxAgeDays: 30,
     ...fields,
   };
 }

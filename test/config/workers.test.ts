@@ -58,6 +58,8 @@ priority = 50
 enabled = false
 tags = ["x86_64", "fast"]
 remote_base = "/srv/rch//cache/"
+gc_max_gib = 1.5
+gc_max_age_days = 7
 `);
     expect(workers).toEqual([
       {
@@ -71,6 +73,8 @@ remote_base = "/srv/rch//cache/"
         enabled: false,
         tags: ['x86_64', 'fast'],
         remoteBase: '/srv/rch/cache',
+        gcMaxBytes: 1.5 * 1024 ** 3,
+        gcMaxAgeDays: 7,
       },
     ]);
   });
@@ -88,6 +92,8 @@ remote_base = "/srv/rch//cache/"
       enabled: true,
       tags: [],
       remoteBase: '~/.cache/rch-worker',
+      gcMaxBytes: 50 * 1024 ** 3,
+      gcMaxAgeDays: 30,
     });
   });
 
