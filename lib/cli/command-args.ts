@@ -5,7 +5,7 @@ import type { WorkerConfig } from '../config/types.js';
 import { loadWorkers, locateWorkersFile } from '../config/workers.js';
 import { RchError } from '../errors.js';
 
-/** What every subcommand of the CLI gets. */
+/** Context of every CLI subcommand: folders, environment and output streams. */
 export interface CommandContext {
   paths: RchPaths;
   env: NodeJS.ProcessEnv;
@@ -43,8 +43,8 @@ export function findWorker(workers: WorkerConfig[], id: string, paths: RchPaths)
 }
 
 /**
- * The workers an `ID|--all` command acts on. Without either, `defaultAll` decides whether every
- * worker is meant or the command needs one of them.
+ * Returns the workers an `ID|--all` command acts on. Without either, `defaultAll` decides whether
+ * every worker is meant or the command needs one of them.
  */
 export async function selectWorkers(
   context: CommandContext,
@@ -64,7 +64,7 @@ export async function selectWorkers(
   return workers;
 }
 
-/** Formats rows as columns separated by two spaces; the first row is the header. */
+/** Formats rows as columns separated by two spaces, with the header as the first row. */
 export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());

@@ -11,7 +11,7 @@ export type WorkerOutcome<T> =
 /**
  * Connects to each worker in parallel and runs `task` over the connection. A failure on one
  * worker (unreachable, agent or rustup failure) is recorded in its outcome and does not stop
- * the others; bugs are still thrown.
+ * the others. Bugs are still thrown.
  */
 export function runOnWorkers<T>(
   workers: WorkerConfig[],

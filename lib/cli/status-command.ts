@@ -11,7 +11,7 @@ import { querySlotStatus, type SlotStatus } from '../workers/slot-status.js';
 import { formatTable, parseCommandArgs, writeJson, type CommandContext } from './command-args.js';
 import { runOnWorkers } from './run-on-workers.js';
 
-/** Builds `rch status` lists, newest first. */
+/** Number of recent builds that `rch status` lists, newest first. */
 const RECENT_BUILDS = 10;
 
 interface WorkerStatus {
@@ -21,7 +21,7 @@ interface WorkerStatus {
   /** ISO 8601 time of `rch workers drain`, or null. */
   drainedSince: string | null;
   breaker: WorkerHealth;
-  /** The worker agent's slot report, or null with `error` when the worker could not be asked. */
+  /** The worker agent's slot report, or null with `error` when the worker could not be queried. */
   slots: SlotStatus | null;
   error: { code: string; message: string; hint: string | null } | null;
 }
@@ -67,7 +67,7 @@ async function readDaemonSummary(context: CommandContext): Promise<DaemonSummary
 
 async function readWorkerStatuses(context: CommandContext): Promise<WorkerStatus[]> {
   const workers = await loadWorkers(context.paths, context.env);
-  // The agent comes on stdin, so that a worker without `rch workers setup` still answers.
+  // The agent is sent on stdin, so that a worker without `rch workers setup` still reports its slots.
   const outcomes = await runOnWorkers(workers, context, (connection, worker) => querySlotStatus(connection, worker, { streamed: true }));
   return Promise.all(
     workers.map(async (worker: WorkerConfig, index): Promise<WorkerStatus> => {
@@ -121,11 +121,17 @@ function formatWorkers(statuses: WorkerStatus[], detailed: boolean): string {
   return lines.join('');
 }
 
+function describeWhere(build: BuildRecord): string {
+  if (build.outcome === 'remote') return build.worker ?? '?';
+  if (build.outcome === 'fallback') return 'local';
+  return 'refused';
+}
+
 function formatBuilds(builds: BuildRecord[]): string {
   if (builds.length === 0) return 'recent builds: none\n';
   const rows = [['FINISHED', 'WHERE', 'COMMAND', 'EXIT', 'TIME', 'PROJECT']];
   for (const build of [...builds].reverse()) {
-    const where = build.outcome === 'remote' ? (build.worker ?? '?') : build.outcome === 'fallback' ? 'local' : 'refused';
+    const where = describeWhere(build);
     const seconds = `${(build.durationMs / 1000).toFixed(1)} s`;
     rows.push([build.finishedAt, where, build.subcommand ?? '-', String(build.exitCode), seconds, build.workspaceRoot ?? '-']);
   }

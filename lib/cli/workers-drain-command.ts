@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RchError } from '../errors.js';
 import { markDrained } from '../workers/fleet-state.js';
 import { querySlotStatus, type SlotStatus } from '../workers/slot-status.js';
 import { parseCommandArgs, selectWorkers, writeJson, type CommandContext } from './command-args.js';
 import { runOnWorkers } from './run-on-workers.js';
 
-/** How often `drain --wait` asks the worker whether its builds have finished. */
+/** Interval at which `drain --wait` queries the worker's slots until its builds have finished. */
 const DRAIN_POLL_MS = 2_000;
 
 /**
@@ -27,7 +28,7 @@ export async function runDrainCommand(args: string[], context: CommandContext): 
     }
     return status;
   });
-  if (outcome === undefined) throw new Error('drain: runOnWorkers returned no outcome for one worker');
+  if (outcome === undefined) throw new RchError('RCH_INTERNAL', 'drain: runOnWorkers returned no outcome for one worker');
 
   if (values.json) {
     writeJson(context.stdout, { id: worker!.id, drainedSince: mark.since, slots: outcome.ok ? outcome.result : null });
@@ -39,6 +40,6 @@ export async function runDrainCommand(args: string[], context: CommandContext): 
     context.stdout.write(inUse === 0 ? 'no build is running there\n' : `${inUse} of its ${total} slots are held by running builds\n`);
     return 0;
   }
-  context.stderr.write(`rch: cannot tell which builds still run there: ${outcome.error.message}\n`);
+  context.stderr.write(`rch: cannot query the slots of worker "${worker!.id}": ${outcome.error.message}\n`);
   return 1;
 }

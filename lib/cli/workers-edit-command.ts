@@ -80,8 +80,8 @@ export async function runEnableCommand(args: string[], context: CommandContext, 
   if (values.json) writeJson(context.stdout, { id: worker!.id, enabled, changed: fileChanged || undrained, undrained });
   else if (!fileChanged && !undrained) context.stdout.write(`worker "${worker!.id}" is already ${enabled ? 'enabled' : 'disabled'}\n`);
   else if (enabled) {
-    const what = [fileChanged ? `set enabled = true in ${locateWorkersFile(context.paths)}` : '', undrained ? 'ended the drain' : ''];
-    context.stdout.write(`worker "${worker!.id}" enabled (${what.filter(Boolean).join(', ')})\n`);
+    const changes = [fileChanged ? `set enabled = true in ${locateWorkersFile(context.paths)}` : '', undrained ? 'ended the drain' : ''];
+    context.stdout.write(`worker "${worker!.id}" enabled (${changes.filter(Boolean).join(', ')})\n`);
   } else {
     context.stdout.write(`worker "${worker!.id}" disabled: no new builds go there, running ones finish\n`);
   }

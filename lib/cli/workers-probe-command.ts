@@ -4,8 +4,8 @@ import { formatBytes, parseCommandArgs, selectWorkers, writeJson, type CommandCo
 
 /**
  * `rch workers probe [ID|--all] [--json]`: reachability, round-trip time and capabilities of
- * each worker, every worker when none is named. Exits 1 when a probed worker is unreachable or
- * unusable; both are reported, never raised.
+ * each worker, every worker when none is named. An unreachable or unusable worker is reported,
+ * not raised, and makes the exit code 1.
  */
 export async function runProbeCommand(args: string[], context: CommandContext): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, { all: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 0, max: 1 });

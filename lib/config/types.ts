@@ -32,7 +32,7 @@ export interface WorkerConfig {
   gcMaxAgeDays: number;
 }
 
-/** Cargo subcommands whose slot count workers.toml's `[slots]` table sets; `nextest` is `nextest run`. */
+/** Cargo subcommands whose slot count workers.toml's `[slots]` table sets. `nextest` means `nextest run`. */
 export const SLOT_SUBCOMMANDS = ['build', 'check', 'clippy', 'doc', 'rustc', 'test', 'bench', 'nextest'] as const;
 export type SlotSubcommand = (typeof SLOT_SUBCOMMANDS)[number];
 
@@ -44,7 +44,7 @@ export interface FleetSettings {
    */
   queueTimeoutSecs: number;
   /**
-   * Slots one build asks for, by subcommand, from `[slots]`. `'all'` takes every slot of the
+   * Slots one build requests, by subcommand, from `[slots]`. `'all'` takes every slot of the
    * worker. A request is capped at the worker's total_slots, and cargo's jobs are capped at the
    * slots granted. Defaults: 4 each, `doc` 2, `bench` all (so that benchmarks run alone).
    */

@@ -38,7 +38,7 @@ export function locateWorkersFile(paths: RchPaths): string {
   return path.join(paths.config, 'workers.toml');
 }
 
-/** Everything workers.toml sets. */
+/** Contents of workers.toml: the workers and the settings outside their tables. */
 export interface FleetConfig {
   workers: WorkerConfig[];
   settings: FleetSettings;
@@ -68,7 +68,7 @@ export async function loadFleetConfig(paths: RchPaths, env: NodeJS.ProcessEnv = 
   return parseWorkersToml(text, file, paths.home || env.HOME || '');
 }
 
-/** Parses and validates the text of a workers.toml; `file` names it in error messages. */
+/** Parses and validates the text of a workers.toml. `file` names it in error messages. */
 export function parseWorkersToml(text: string, file: string, home: string): FleetConfig {
   let document: Record<string, unknown>;
   try {

@@ -16,7 +16,8 @@ const BARRIER_TIMEOUT_MS = 5_000;
  * the barrier file's event arrives, the events of those writes have been delivered too. The
  * barrier folder lives in the daemon's private run folder, so rch never writes into sources.
  * NOTE: inotify reports no writes made through mmap, and none made by other hosts on network
- * file systems. Only the next full scan sees a tree changed that way.
+ * file systems. A tree changed that way is only read again by the next full scan. On macOS,
+ * fs.watch uses FSEvents, not inotify, and this ordering has not been verified there.
  */
 export class WatchBarrier {
   private watcher: FSWatcher | undefined;

@@ -18,7 +18,7 @@ export interface RemoteCargoOptions {
   /** Resolved `remote_base` (no `~`). */
   remoteBase: string;
   projectKey: string;
-  /** Marker token of the last sync; the run refuses to start when the worker holds another. */
+  /** Marker token of the last sync. The run does not start when the worker's marker contains another. */
   token: string;
   roots: string[];
   /** Local working directory; cargo runs in its worker twin. */
@@ -27,7 +27,7 @@ export interface RemoteCargoOptions {
   args: string[];
   env: Record<string, string>;
   /**
-   * Build slots to hold while cargo runs; cargo's jobs are capped at their count. Without it,
+   * Build slots to hold while cargo runs. Cargo's jobs are capped at their count. Without it,
    * cargo starts at once with its default job count.
    */
   slots?: SlotRequest;

@@ -21,11 +21,11 @@ export const ABORT_GRACE_SECONDS = 5;
 
 /** Build slots to hold on the worker while cargo runs (see worker/README.md). */
 export interface SlotRequest {
-  /** Slots this build takes; cargo's jobs are capped at this number. */
+  /** Slots this build takes. Cargo's jobs are capped at this number. */
   count: number;
   /** The worker's total_slots. */
   total: number;
-  /** Seconds to wait for free slots; 0 tries once. */
+  /** Seconds to wait for free slots, where 0 tries once. */
   waitSecs: number;
 }
 
@@ -33,7 +33,7 @@ export interface RunScriptOptions {
   /** Resolved `remote_base` (no `~`). */
   remoteBase: string;
   projectKey: string;
-  /** Marker token of the last sync; the run refuses to start when the worker holds another. */
+  /** Marker token of the last sync. The run does not start when the worker's marker contains another. */
   token: string;
   roots: string[];
   /** Local working directory; cargo runs in its worker twin. */
@@ -43,10 +43,10 @@ export interface RunScriptOptions {
 }
 
 /**
- * Shell code run on the worker, with cargo's arguments as "$@". With a slot request the agent
- * first takes the slots and then runs the rest while holding them. The rest takes the project's
- * lock (shared; `rch-wkr gc` needs it exclusively), checks the marker and roots, records the
- * project's folders for gc, then runs cargo with the given environment.
+ * Builds the shell code run on the worker, with cargo's arguments as "$@". With a slot request,
+ * the agent first takes the slots and runs the rest while it holds them. The rest takes a shared
+ * lock on the project, which `rch-wkr gc` needs exclusively. Then it checks the marker and
+ * roots, records the project's folders for gc, and runs cargo with the given environment.
  */
 export function buildRunScript(options: RunScriptOptions): string {
   const { stale, notReady } = RUN_OUTCOME_MARKERS;

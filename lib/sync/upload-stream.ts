@@ -35,7 +35,8 @@ function mtimeDate(mtimeNs: bigint): Date {
 /**
  * Builds the byte stream a sync sends: a line with the length of the removal list, the list
  * itself (NUL-separated `./`-prefixed archive names), then a tar archive of every path to send,
- * gzip-compressed when asked. Files are read as the stream is consumed, never ahead of it.
+ * gzip-compressed when asked. Files are read only as fast as the stream is consumed, with at
+ * most one file of up to WHOLE_READ_MAX_BYTES read ahead of the stream's buffers.
  */
 export function createUploadStream(
   remove: string[],
@@ -64,7 +65,9 @@ export function createUploadStream(
     pack.finalize();
   };
   fill().catch((error: unknown) => pack.destroy(error as Error));
-  const stages = options.compression === 'gzip' ? pipeline(pack, createGzip({ level: GZIP_LEVEL }), output) : pipeline(pack, output);
+  let stages: Promise<void>;
+  if (options.compression === 'gzip') stages = pipeline(pack, createGzip({ level: GZIP_LEVEL }), output);
+  else stages = pipeline(pack, output);
   stages.catch((error: unknown) => output.destroy(error as Error));
   return output;
 }

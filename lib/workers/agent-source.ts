@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { RchError } from '../errors.js';
 
-/** Where `rch workers setup` installs the agent, relative to the worker's resolved remote_base. */
+/** Path of the installed agent, relative to the worker's resolved remote_base. */
 export const AGENT_PATH_IN_BASE = '.rch/bin/rch-wkr';
 
 /** The agent script shipped with this copy of rch. */

@@ -17,24 +17,25 @@ export interface GcEntry {
   reason: 'age' | 'size';
 }
 
-/** What `rch-wkr gc` prints. */
+/** Report that `rch-wkr gc` prints. */
 export interface GcReport {
   dryRun: boolean;
   /** Bytes all tracked projects took before the run. */
   totalBytes: number;
   freedBytes: number;
+  /** Number of tracked projects left on the worker. */
   kept: number;
   removed: GcEntry[];
   /** Projects due for removal whose build was running, so they stayed. */
   busy: GcEntry[];
-  /** Projects synced but never built by this version, whose folders the worker cannot tell. */
+  /** Projects synced but never built by this agent version, so no record lists their folders. */
   untracked: string[];
 }
 
 /**
  * Removes the worker's least recently built projects beyond its gc limits, never one that is
- * building. This machine then forgets what the worker held of them, so the next build there
- * sends the whole project and placement stops preferring that worker for it.
+ * building. Then deletes this machine's record of those projects on the worker, so the next
+ * build there sends the whole project and placement stops preferring that worker for it.
  */
 export async function collectGarbage(
   connection: SshConnection,

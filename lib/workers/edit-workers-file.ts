@@ -125,7 +125,7 @@ export async function removeWorkerEntry(paths: RchPaths, id: string): Promise<vo
   );
 }
 
-/** Sets `enabled` in the worker's table; returns false when it already had that value. */
+/** Sets `enabled` in the worker's table, and returns false when it already had that value. */
 export async function setWorkerEnabled(paths: RchPaths, id: string, enabled: boolean): Promise<boolean> {
   let changed = false;
   await rewriteWorkersFile(

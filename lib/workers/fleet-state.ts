@@ -23,7 +23,7 @@ function drainFile(paths: RchPaths, worker: WorkerConfig): string {
   return path.join(workerStateFolder(paths, worker), 'drain.json');
 }
 
-/** Reads a JSON state file; a missing or unreadable one counts as absent. */
+/** Reads a JSON state file. A missing or unreadable one counts as absent. */
 export async function readStateFile<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await fs.readFile(file, 'utf8')) as T;
@@ -45,7 +45,7 @@ export async function markDrained(paths: RchPaths, worker: WorkerConfig, now = n
   return mark;
 }
 
-/** Removes the drain mark; returns whether there was one. */
+/** Removes the drain mark and returns whether there was one. */
 export async function clearDrainMark(paths: RchPaths, worker: WorkerConfig): Promise<boolean> {
   const existing = await readDrainMark(paths, worker);
   await fs.rm(drainFile(paths, worker), { force: true });

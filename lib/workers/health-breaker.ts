@@ -34,10 +34,10 @@ export interface WorkerHealth {
   lastSuccessAt?: string;
 }
 
-/** What placement does with a worker: build there, try it once as the half-open trial, or skip it. */
+/** Placement's decision for a worker: build there, try it once as the half-open trial, or skip it. */
 export type Admission = 'use' | 'trial' | 'skip';
 
-/** Faults that say the worker or the path to it is unwell. Host key and login problems need the user instead. */
+/** Faults that show the worker or the path to it is unwell. Host key and login problems need the user to act instead. */
 const HEALTH_FAULT_CODES = new Set<RchErrorCode>([
   'RCH_SSH_CONNECT',
   'RCH_SSH_TIMEOUT',
@@ -78,7 +78,7 @@ async function updateHealth<T>(
   }
 }
 
-/** Decides whether a build may use the worker now; the first caller after the cool-down gets the trial. */
+/** Decides whether a build may use the worker now. The first caller after the cool-down gets the trial. */
 export async function admitWorker(paths: RchPaths, worker: WorkerConfig, now = Date.now()): Promise<Admission> {
   return updateHealth<Admission>(paths, worker, (health) => {
     if (health.state === 'closed') return { result: 'use' };
@@ -90,7 +90,7 @@ export async function admitWorker(paths: RchPaths, worker: WorkerConfig, now = D
   });
 }
 
-/** Counts a transport fault; opens the breaker at the threshold, or at once when the trial failed. */
+/** Counts a transport fault. The breaker opens at the threshold, or at once when the trial failed. */
 export async function recordFailure(paths: RchPaths, worker: WorkerConfig, error: RchError, now = Date.now()): Promise<WorkerHealth> {
   return updateHealth(paths, worker, (health) => {
     const failures = health.consecutiveFailures + 1;
@@ -108,7 +108,7 @@ export async function recordFailure(paths: RchPaths, worker: WorkerConfig, error
   });
 }
 
-/** Closes the breaker after a successful connection; writes nothing when it is closed and clean. */
+/** Closes the breaker after a successful connection, and writes nothing when it is closed and clean. */
 export async function recordSuccess(paths: RchPaths, worker: WorkerConfig, now = Date.now()): Promise<void> {
   const current = await readHealth(paths, worker);
   if (current.state === 'closed' && current.consecutiveFailures === 0) return;

@@ -4,7 +4,7 @@ import type { SlotStatus } from './slot-status.js';
 import type { ToolchainRequest } from './toolchain-file.js';
 import { hasToolchain, listBlockingProblems, type WorkerCaps } from './worker-caps.js';
 
-/** What placement knows about a worker before connecting to it. */
+/** Facts about a worker that placement reads before connecting to it. */
 export interface LocalFacts {
   drained: boolean;
   admission: Admission;
@@ -15,11 +15,11 @@ export interface LocalFacts {
 /** A worker that can take the build, with what its agent reported just now. */
 export interface Candidate {
   worker: WorkerConfig;
-  /** Slots this build asks for on this worker. */
+  /** Slots this build requests on this worker. */
   requested: number;
   slots: SlotStatus;
   caps: WorkerCaps;
-  /** The worker holds this project from an earlier build, so its sources and target dir are warm. */
+  /** The worker has this project from an earlier build, so its sources and target dir are warm. */
   affinity: boolean;
 }
 
@@ -47,7 +47,7 @@ export function countFreeSlots(candidate: Candidate): number {
 
 /**
  * Orders candidates best first: those with enough free slots now, then higher priority, then
- * the one that holds the project already, then the one with the toolchain installed, then more
+ * the one that has the project already, then the one with the toolchain installed, then more
  * free slots. Worker ids break the remaining ties so that the order is stable.
  */
 export function orderCandidates<T extends Candidate>(candidates: T[], toolchain?: ToolchainRequest): T[] {

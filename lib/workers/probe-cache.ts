@@ -7,7 +7,7 @@ import type { WorkerCaps } from './worker-caps.js';
 
 /**
  * How long a build trusts the last probe's capabilities (architecture, toolchains) before it
- * asks the worker again. Slot counts are never cached.
+ * queries the worker again. Slot counts are never cached.
  */
 export const PROBE_CACHE_TTL_MS = 10 * 60 * 1000;
 

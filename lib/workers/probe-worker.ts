@@ -13,7 +13,7 @@ const ROUND_TRIPS = 3;
 /** Below this much free space under remote_base a probe warns. */
 const LOW_DISK_BYTES = 10 * 1024 ** 3;
 
-/** What `rch workers probe` reports about one worker. */
+/** Report of `rch workers probe` about one worker. */
 export interface ProbeReport {
   id: string;
   /** `user@host:port` once ~/.ssh/config is applied; null when the connection failed first. */
@@ -28,16 +28,16 @@ export interface ProbeReport {
   caps: WorkerCaps | null;
   /** Whether the installed agent is this rch's. Builds install it when it is not. */
   agent: 'current' | 'outdated' | 'missing' | null;
-  /** Why the worker is unusable. */
+  /** Reasons the worker is unusable. */
   problems: string[];
   warnings: string[];
   error: { code: string; message: string; hint: string | null } | null;
 }
 
 /**
- * Connects to the worker, times a few round trips and asks this rch's agent (sent on stdin,
- * so nothing is installed) for the worker's capabilities. Connection failures are reported,
- * not thrown, and count against the worker's health breaker; a success closes it.
+ * Connects to the worker, times a few round trips and queries the worker's capabilities with
+ * this rch's agent, sent on stdin so that nothing is installed. Connection failures are reported,
+ * not thrown, and count against the worker's health breaker. A success closes it.
  */
 export async function probeWorker(worker: WorkerConfig, options: { paths: RchPaths; env: NodeJS.ProcessEnv; localArch: string }): Promise<ProbeReport> {
   const report: ProbeReport = {
@@ -77,7 +77,8 @@ export async function probeWorker(worker: WorkerConfig, options: { paths: RchPat
 
   const caps = report.caps;
   const sha256 = (await readAgentSource()).sha256;
-  report.agent = caps.installedAgentSha256 === null ? 'missing' : caps.installedAgentSha256 === sha256 ? 'current' : 'outdated';
+  if (caps.installedAgentSha256 === null) report.agent = 'missing';
+  else report.agent = caps.installedAgentSha256 === sha256 ? 'current' : 'outdated';
   report.problems.push(...listBlockingProblems(caps, options.localArch));
   report.warnings.push(...listCapacityWarnings(caps));
   if (caps.diskFreeBytes !== null && caps.diskFreeBytes < LOW_DISK_BYTES) {

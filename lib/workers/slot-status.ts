@@ -3,7 +3,7 @@ import type { FleetSettings, SlotSubcommand, WorkerConfig } from '../config/type
 import type { SlotRequest } from '../remote/run-remote-cargo.js';
 import { runAgentJson, type AgentRunOptions } from './run-agent.js';
 
-/** What `rch-wkr slots status` reports: slots held by builds from every client of the worker. */
+/** Slot report of `rch-wkr slots status`, counting the builds of every client of the worker. */
 export interface SlotStatus {
   total: number;
   inUse: number;
@@ -18,18 +18,18 @@ export function querySlotStatus(connection: SshConnection, worker: WorkerConfig,
   return runAgentJson<SlotStatus>(connection, worker, ['slots', 'status', String(worker.totalSlots)], options);
 }
 
-/** The `[slots]` key of a canonical cargo subcommand; other subcommands count as `build`. */
+/** Returns the `[slots]` key of a canonical cargo subcommand. Other subcommands count as `build`. */
 function slotKeyFor(subcommand: string | undefined): SlotSubcommand {
   if (subcommand === 'nextest run') return 'nextest';
   const known: readonly string[] = ['build', 'check', 'clippy', 'doc', 'rustc', 'test', 'bench'];
   return subcommand !== undefined && known.includes(subcommand) ? (subcommand as SlotSubcommand) : 'build';
 }
 
-/** The slots a build of `subcommand` asks for on `worker`: the `[slots]` setting, capped at total_slots. */
+/** Returns the slots a build of `subcommand` requests on `worker`: the `[slots]` setting, capped at total_slots. */
 export function countRequestedSlots(subcommand: string | undefined, settings: FleetSettings, worker: WorkerConfig): number {
   const setting = settings.slots[slotKeyFor(subcommand)];
-  const wanted = setting === 'all' ? worker.totalSlots : setting;
-  return Math.max(1, Math.min(wanted, worker.totalSlots));
+  const requested = setting === 'all' ? worker.totalSlots : setting;
+  return Math.max(1, Math.min(requested, worker.totalSlots));
 }
 
 export function createSlotRequest(

@@ -28,7 +28,7 @@ export interface SurveyRequest {
   projectKey: string;
   localArch: string;
   toolchain: ToolchainRequest | undefined;
-  /** Opens a connection; default: a new one per worker. */
+  /** Opens a connection. Default: a new one per worker. */
   connect?: (worker: WorkerConfig) => Promise<SshConnection>;
 }
 
@@ -45,7 +45,7 @@ export interface Survey {
 }
 
 /**
- * Asks every worker that passes the local filters (enabled, not drained, breaker, cached
+ * Queries every worker that passes the local filters (enabled, not drained, breaker, cached
  * capabilities) for its capabilities and free slots, in parallel. A worker whose agent is
  * missing or outdated gets this rch's agent first. Connection faults count against the worker's
  * health breaker. The caller closes the candidates' connections.
@@ -66,17 +66,22 @@ type SurveyResult = SurveyedCandidate | { worker: WorkerConfig; reason: string; 
 async function surveyWorker(worker: WorkerConfig, request: SurveyRequest): Promise<SurveyResult> {
   const { paths } = request;
   const [drain, cachedCaps] = await Promise.all([readDrainMark(paths, worker), readCachedCaps(paths, worker)]);
-  // Asked last, because a half-open breaker hands out its single trial here.
+  // Checked last, because a half-open breaker hands out its single trial here.
   const admission = worker.enabled && drain === undefined ? await admitWorker(paths, worker) : 'use';
   const facts = { drained: drain !== undefined, admission, caps: cachedCaps };
   const localReason = findLocalExclusion(worker, facts, request.localArch, request.toolchain);
-  if (localReason !== undefined) return { worker, reason: localReason };
+  if (localReason !== undefined) {
+    log('worker %s left out: %s', worker.id, localReason);
+    return { worker, reason: localReason };
+  }
 
   let connection: SshConnection | undefined;
   try {
     connection = await (request.connect ?? ((target) => connectWorker(target, { paths, env: request.env })))(worker);
     const current = cachedCaps?.agentSha256 === (await readAgentSource()).sha256;
     let caps = current && cachedCaps ? cachedCaps : await refreshCaps(connection, worker, paths);
+    // The worker answered, which ends a half-open trial even when this build cannot use it.
+    await recordSuccess(paths, worker);
     const capsReason = findCapsExclusion(caps, request.localArch, request.toolchain);
     if (capsReason !== undefined) {
       connection.close();
@@ -91,7 +96,6 @@ async function surveyWorker(worker: WorkerConfig, request: SurveyRequest): Promi
       caps = await refreshCaps(connection, worker, paths);
       slots = await querySlotStatus(connection, worker);
     }
-    await recordSuccess(paths, worker);
     const affinity = await fs
       .access(workerStateFile(paths.state, workerKeyFor(worker), request.projectKey))
       .then(() => true, () => false);
@@ -108,7 +112,7 @@ async function surveyWorker(worker: WorkerConfig, request: SurveyRequest): Promi
 }
 
 /**
- * Asks the installed agent for the worker's capabilities and caches them. An agent that is
+ * Queries the installed agent for the worker's capabilities and caches them. An agent that is
  * missing or differs from this rch's is replaced first.
  */
 async function refreshCaps(connection: SshConnection, worker: WorkerConfig, paths: RchPaths): Promise<WorkerCaps> {

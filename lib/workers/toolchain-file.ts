@@ -7,13 +7,13 @@ import { RchError } from '../errors.js';
 export interface ToolchainRequest {
   /** A rustup channel or toolchain name: `stable`, `1.79.0`, `nightly-2024-05-01`. */
   channel: string;
-  /** Components the file lists, such as `clippy`; none for `+toolchain`. */
+  /** Components the file lists, such as `clippy`, or none for `+toolchain`. */
   components: string[];
   /** The file it came from, or `+toolchain`. */
   source: string;
 }
 
-/** rustup reads `rust-toolchain` before `rust-toolchain.toml` in each folder (rustup 1.28). */
+/** The toolchain file names rustup reads, in the order checked in each folder. */
 const TOOLCHAIN_FILES = ['rust-toolchain', 'rust-toolchain.toml'];
 
 /** Finds the toolchain that rustup would use for a command started in `startDir`, if a file or argument pins one. */

@@ -1,12 +1,12 @@
 import os from 'node:os';
 
-/** What `rch-wkr caps` reports about a worker. */
+/** Capabilities of a worker, as `rch-wkr caps` reports them. */
 export interface WorkerCaps {
-  /** `RCH_WKR_VERSION` of the agent that answered. */
+  /** `RCH_WKR_VERSION` of the agent that ran the command. */
   agentVersion: number;
-  /** Hex sha256 of the agent file that answered; null when it ran from stdin. */
+  /** Hex sha256 of the agent file that ran the command, or null when it ran from stdin. */
   agentSha256: string | null;
-  /** Hex sha256 of `<remote_base>/.rch/bin/rch-wkr`; null when it is not installed. */
+  /** Hex sha256 of `<remote_base>/.rch/bin/rch-wkr`, or null when it is not installed. */
   installedAgentSha256: string | null;
   /** `uname -m`, such as `x86_64` or `aarch64`. */
   arch: string;
@@ -17,9 +17,9 @@ export interface WorkerCaps {
   memoryBytes: number;
   /** remote_base with `~` resolved. */
   remoteBase: string;
-  /** Free bytes on the file system of remote_base; null when df failed. */
+  /** Free bytes on the file system of remote_base, or null when df failed. */
   diskFreeBytes: number | null;
-  /** `cargo --version`, `rustc --version` and `rustup --version`; null when missing. */
+  /** `cargo --version`, `rustc --version` and `rustup --version`, or null when missing. */
   cargo: string | null;
   rustc: string | null;
   /** The default toolchain's host triple from `rustc -vV`, such as `x86_64-unknown-linux-gnu`. */
@@ -49,7 +49,7 @@ export function listCapacityWarnings(caps: WorkerCaps): string[] {
   return warnings;
 }
 
-/** Reasons the worker cannot build for this machine at all; empty when it can. */
+/** Reasons the worker cannot build for this machine at all, or none when it can. */
 export function listBlockingProblems(caps: WorkerCaps, localArch: string): string[] {
   const problems: string[] = [];
   if (caps.arch !== localArch) problems.push(`architecture ${caps.arch} differs from this machine's ${localArch}`);
@@ -59,7 +59,7 @@ export function listBlockingProblems(caps: WorkerCaps, localArch: string): strin
 }
 
 /**
- * Whether `toolchain` (a rust-toolchain.toml channel or a `+toolchain` name, such as `stable`,
+ * Returns whether `toolchain` (a rust-toolchain.toml channel or a `+toolchain` name, such as `stable`,
  * `1.79.0` or `nightly-2024-05-01`) is installed. rustup names installed toolchains after the
  * channel plus the host triple.
  */
@@ -67,7 +67,7 @@ export function hasToolchain(caps: WorkerCaps, toolchain: string): boolean {
   return findToolchain(caps, toolchain) !== undefined;
 }
 
-/** The components of `components` that the installed `toolchain` lacks; all of them when it is missing. */
+/** Returns the entries of `components` that the installed `toolchain` lacks, all of them when it is missing. */
 export function listMissingComponents(caps: WorkerCaps, toolchain: string, components: string[]): string[] {
   const installed = findToolchain(caps, toolchain);
   if (installed === undefined) return components;

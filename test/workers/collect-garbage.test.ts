@@ -25,7 +25,7 @@ afterAll(async () => {
   await worker?.stop();
 });
 
-/** Sets the gc limits of the only worker; its table is the last one in the file. */
+/** Sets the gc limits of the only worker, whose table is the last one in the file. */
 async function setGcLimits(maxGib: number, maxAgeDays: number): Promise<void> {
   await writeFile(client.workersToml, baseToml);
   await appendFile(client.workersToml, `gc_max_gib = ${maxGib}\ngc_max_age_days = ${maxAgeDays}\n`);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractArtifacts } from '../../lib/artifacts/extract-artifacts.js';
 import { readBuildHistory } from '../../lib/build/build-history.js';
 import { resolvePaths } from '../../lib/config/paths.js';
-import { createClientHome, startWorkerSshd, type ClientHome, type SshdWorker } from '../helpers/sshd.js';
+import { createClientHome, startWorkerSshd, type SshdWorker } from '../helpers/sshd.js';
 import { createCompileErrorCrate, createPackagedCratesProject, createTinyCrate } from '../helpers/fixtures.js';
 import { runCargo, runRch, type RunResult } from '../helpers/run.js';
 import { workerCopyOf } from '../helpers/remote-copy.js';

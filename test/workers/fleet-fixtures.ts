@@ -34,7 +34,7 @@ export async function createFakeCommands(scripts: Record<string, string>): Promi
   return folder;
 }
 
-/** A PATH for sshd's SetEnv with `folder` ahead of the system folders. */
+/** Returns a PATH for sshd's SetEnv with `folder` ahead of the system folders. */
 export function pathWithFirst(folder: string): string {
   return [folder, '/usr/local/bin', '/usr/bin', '/bin'].join(':');
 }
@@ -42,7 +42,7 @@ export function pathWithFirst(folder: string): string {
 /** Appends top-level settings (`[slots]`, `queue_timeout_secs`) to a client's workers.toml. */
 export async function appendFleetSettings(client: ClientHome, text: string): Promise<void> {
   const current = await readFile(client.workersToml, 'utf8');
-  // Top-level keys must come before the first table, tables may follow the last one.
+  // Top-level keys must come before the first table, while tables may follow the last one.
   const [keys, tables] = text.split(/^(?=\[)/m).reduce<[string, string]>(
     ([keyText, tableText], part) => (part.startsWith('[') ? [keyText, tableText + part] : [keyText + part, tableText]),
     ['', ''],
@@ -127,7 +127,7 @@ export class RustcSampler {
     }
     const counts = new Map<string, number>();
     for (const job of jobs.values()) {
-      // rustc forks to start its linker; until the exec, the child looks like rustc itself.
+      // rustc forks to start its linker, and until the exec the child looks like rustc itself.
       if (jobs.has(job.parent)) continue;
       counts.set(job.workerId, (counts.get(job.workerId) ?? 0) + 1);
     }

@@ -10,7 +10,7 @@ import { runCargo, runRch } from '../helpers/run.js';
 import { createFakeCommands, pathWithFirst } from './fleet-fixtures.js';
 import { closedPort } from './probe-helpers.js';
 
-// `uname -m` answers aarch64 on the foreign worker; every other use of uname reaches the real one.
+// `uname -m` prints aarch64 on the foreign worker, and every other use of uname reaches the real one.
 const FAKE_UNAME = `#!/bin/sh
 if [ "$1" = -m ]; then echo aarch64; exit 0; fi
 exec /usr/bin/uname "$@"

@@ -7,8 +7,8 @@ import { createFixture } from '../helpers/fixtures.js';
 import { runRch } from '../helpers/run.js';
 import { createFakeCommands, createScratchFolder } from './fleet-fixtures.js';
 
-// Records every rustup call; installs succeed without a download, everything else reaches the
-// real rustup so that the agent still sees the installed toolchains.
+// Records every rustup call. Installs succeed without a download, and everything else goes to
+// the real rustup, so that the agent still lists the installed toolchains.
 function fakeRustup(log: string): string {
   return `#!/bin/sh
 printf '%s\\n' "$*" >>'${log}'
