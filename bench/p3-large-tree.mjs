@@ -5,7 +5,7 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTempDir } from './lib/cleanup.mjs';
-import { findDaemonProblem, startDaemon } from './lib/daemon.mjs';
+import { findDaemonProblem, findProject, readDaemonStatus, startDaemon } from './lib/daemon.mjs';
 import { runRchCargo, runRsyncFlow, SSH_MODES, stopControlMasterOnCleanup } from './lib/flows.mjs';
 import { createLargeTree } from './lib/projects.mjs';
 import { phaseSamples, row, summarize, target } from './lib/stats.mjs';
@@ -90,10 +90,14 @@ export async function run({ runs }) {
     try {
       await startDaemon(worker.env);
       await runRchCargo(worker, rchProject, ['build'], USE_DAEMON);
-      const withDaemon = await measureRch(worker, rchProject, runs, USE_DAEMON);
-      daemonSync = summarize(withDaemon.sync).median;
-      rows.push(row('rch + daemon: sync (snapshot + transfer)', 'ms', withDaemon.sync));
-      rows.push(row('rch + daemon: whole command', 'ms', withDaemon.wall));
+      if (findProject(await readDaemonStatus(worker.env), rchProject) === undefined) {
+        notes.push('rch with the daemon: skipped, the daemon lists no project after a build, so builds still run in the rch process.');
+      } else {
+        const withDaemon = await measureRch(worker, rchProject, runs, USE_DAEMON);
+        daemonSync = summarize(withDaemon.sync).median;
+        rows.push(row('rch + daemon: sync (snapshot + transfer)', 'ms', withDaemon.sync));
+        rows.push(row('rch + daemon: whole command', 'ms', withDaemon.wall));
+      }
     } catch (error) {
       notes.push(`rch with the daemon: failed, ${error instanceof Error ? error.message.split('\n')[0] : error}.`);
     }

@@ -50,6 +50,9 @@ export async function run({ runs }) {
     if (index === 0) await startDaemon(worker.env);
     const started = performance.now();
     await runRchCargo(worker, project, ['build'], { RCH_NO_DAEMON: '0' });
+    if (findProject(await readDaemonStatus(worker.env), project) === undefined) {
+      return { skipped: 'no daemon: it lists no project after a build, so builds still run in the rch process', rows: [], targets: [], notes: [] };
+    }
     const { readyMs, status } = await waitUntilReady(worker.env, project, started);
     readyTimes.push(readyMs);
     const rss = readRssBytes(status);

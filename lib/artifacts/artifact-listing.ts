@@ -19,13 +19,17 @@ export interface RemoteArtifact {
 /** Timestamps within this many seconds count as equal: Node sets mtimes through a double. */
 const MTIME_TOLERANCE_SECONDS = 2e-6;
 
-/**
- * Lists files and links under the target directory. It skips every `incremental` folder and
- * `.rustc_info.json` (cargo's cache of `rustc -vV`), because cargo 1.95 rewrote that file on
- * every run on the benchmark worker, so each no-op build pulled it again.
- */
+/** Lists files and links under the target directory, skipping every `incremental` folder. */
 const LIST_TARGET_SH = `cd "$1" 2>/dev/null || exit 0
-find . -name incremental -type d -prune -o -path ./.rustc_info.json -prune -o \\( -type f -o -type l \\) -printf '%y %s %T@ %m\\0%P\\0%l\\0'`;
+find . -name incremental -type d -prune -o \\( -type f -o -type l \\) -printf '%y %s %T@ %m\\0%P\\0%l\\0'`;
+
+/**
+ * Files that come back only while the local target directory has none. `.rustc_info.json` is
+ * cargo's cache of what rustc reports, and any valid copy serves a local cargo. Cargo 1.95
+ * rewrote it on every no-op build of the benchmarks' packaged-crates project on the worker,
+ * which cost each such build one more command to fetch it.
+ */
+const KEPT_LOCAL_COPIES = new Set(['.rustc_info.json']);
 
 export async function listRemoteArtifacts(connection: SshConnection, remoteTargetDir: string): Promise<RemoteArtifact[]> {
   const result = await connection.capture(shCommand(LIST_TARGET_SH, 'rch-list-target', [remoteTargetDir]));
@@ -62,6 +66,7 @@ export async function selectChangedArtifacts(artifacts: RemoteArtifact[], localT
 async function matchesLocalCopy(artifact: RemoteArtifact, localPath: string): Promise<boolean> {
   try {
     const stats = await fs.lstat(localPath);
+    if (KEPT_LOCAL_COPIES.has(artifact.path)) return stats.isFile();
     if (artifact.type === 'symlink') {
       return stats.isSymbolicLink() && (await fs.readlink(localPath)) === artifact.linkTarget;
     }

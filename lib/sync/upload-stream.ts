@@ -14,6 +14,13 @@ import { toArchiveName } from '../remote/remote-path.js';
  */
 const WHOLE_READ_MAX_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Size the archive's chunks are joined to. tar-stream pushes each header, content and padding
+ * as its own chunk, and every chunk written to the channel costs an SSH packet (and a zlib
+ * call when compressed). Unjoined, 5,000 small files took 15 s to send over loopback.
+ */
+const JOINED_CHUNK_BYTES = 64 * 1024;
+
 export interface UploadStreamOptions {
   /** Compression of the tar archive. The removal list before it is never compressed. Default: none. */
   compression?: Compression;
@@ -65,11 +72,35 @@ export function createUploadStream(
     pack.finalize();
   };
   fill().catch((error: unknown) => pack.destroy(error as Error));
+  const joiner = createChunkJoiner(JOINED_CHUNK_BYTES);
   let stages: Promise<void>;
-  if (options.compression === 'gzip') stages = pipeline(pack, createGzip({ level: GZIP_LEVEL }), output);
-  else stages = pipeline(pack, output);
+  if (options.compression === 'gzip') stages = pipeline(pack, joiner, createGzip({ level: GZIP_LEVEL }), output);
+  else stages = pipeline(pack, joiner, output);
   stages.catch((error: unknown) => output.destroy(error as Error));
   return output;
+}
+
+/** Passes the bytes on in chunks of at least `size` bytes, except the last one. */
+function createChunkJoiner(size: number): Transform {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes < size) {
+        callback();
+        return;
+      }
+      const joined = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      callback(null, joined);
+    },
+    flush(callback) {
+      callback(null, pendingBytes > 0 ? Buffer.concat(pending, pendingBytes) : undefined);
+    },
+  });
 }
 
 async function addEntry(pack: tar.Pack, file: string, entry: TreeEntry): Promise<void> {

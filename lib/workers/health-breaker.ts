@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { RchPaths } from '../config/paths.js';
 import type { WorkerConfig } from '../config/types.js';
-import { RchError, type RchErrorCode } from '../errors.js';
+import { isRchError, RchError, type RchErrorCode } from '../errors.js';
 import { acquireFileLock } from '../util/file-lock.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { createLogger } from '../debug.js';
@@ -61,14 +61,26 @@ export async function readHealth(paths: RchPaths, worker: WorkerConfig): Promise
   return (await readStateFile<WorkerHealth>(healthFile(paths, worker))) ?? { state: 'closed', consecutiveFailures: 0 };
 }
 
-/** Reads, changes and writes the health file under a lock, so that concurrent builds lose no update. */
+/**
+ * Reads, changes and writes the health file under a lock, so that concurrent builds lose no
+ * update. When the lock cannot be had in time, the change is skipped and `fallback` returned,
+ * because bookkeeping of the breaker must never fail a build.
+ */
 async function updateHealth<T>(
   paths: RchPaths,
   worker: WorkerConfig,
   change: (health: WorkerHealth) => { next?: WorkerHealth; result: T },
+  fallback: T,
 ): Promise<T> {
   const file = healthFile(paths, worker);
-  const release = await acquireFileLock(`${file}.lock`, { timeoutMs: STATE_LOCK_TIMEOUT_MS });
+  let release: () => Promise<void>;
+  try {
+    release = await acquireFileLock(`${file}.lock`, { timeoutMs: STATE_LOCK_TIMEOUT_MS });
+  } catch (error) {
+    if (!isRchError(error, 'RCH_LOCK')) throw error;
+    log('worker %s: health state left unchanged: %s', worker.id, error.message);
+    return fallback;
+  }
   try {
     const { next, result } = change(await readHealth(paths, worker));
     if (next) await writeFileAtomic(file, JSON.stringify(next), { mode: 0o600 });
@@ -80,6 +92,8 @@ async function updateHealth<T>(
 
 /** Decides whether a build may use the worker now. The first caller after the cool-down gets the trial. */
 export async function admitWorker(paths: RchPaths, worker: WorkerConfig, now = Date.now()): Promise<Admission> {
+  // The common case needs no lock: a closed breaker admits every build.
+  if ((await readHealth(paths, worker)).state === 'closed') return 'use';
   return updateHealth<Admission>(paths, worker, (health) => {
     if (health.state === 'closed') return { result: 'use' };
     const since = Date.parse((health.state === 'open' ? health.openedAt : health.trialStartedAt) ?? '');
@@ -87,7 +101,7 @@ export async function admitWorker(paths: RchPaths, worker: WorkerConfig, now = D
     if (Number.isFinite(since) && now - since < wait) return { result: 'skip' };
     log('worker %s: breaker half-open, trying it once', worker.id);
     return { next: { ...health, state: 'half-open', trialStartedAt: new Date(now).toISOString() }, result: 'trial' };
-  });
+  }, 'use');
 }
 
 /** Counts a transport fault. The breaker opens at the threshold, or at once when the trial failed. */
@@ -105,7 +119,7 @@ export async function recordFailure(paths: RchPaths, worker: WorkerConfig, error
     };
     if (opens && health.state !== 'open') log('worker %s: breaker open after %d faults: %s', worker.id, failures, error.message);
     return { next, result: next };
-  });
+  }, await readHealth(paths, worker));
 }
 
 /** Closes the breaker after a successful connection, and writes nothing when it is closed and clean. */
@@ -115,5 +129,5 @@ export async function recordSuccess(paths: RchPaths, worker: WorkerConfig, now =
   await updateHealth(paths, worker, (health) => {
     if (health.state !== 'closed') log('worker %s: breaker closed', worker.id);
     return { next: { ...health, state: 'closed', consecutiveFailures: 0, lastSuccessAt: new Date(now).toISOString() }, result: undefined };
-  });
+  }, undefined);
 }

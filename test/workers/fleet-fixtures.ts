@@ -84,10 +84,17 @@ export async function warmTargetDir(templateTarget: string, targetDir: string): 
   }
 }
 
-/** Creates a packaged-crates project whose local target and the target of each worker's copy are warm. */
-export async function createWarmPackagedProject(workers: SshdWorker[]): Promise<Fixture> {
+/**
+ * Creates a packaged-crates project whose local target and the target of each worker's copy are
+ * warm. Its build script sleeps `holdSecs`, so that a build keeps its slot at least that long
+ * and concurrent builds overlap however slowly they start.
+ */
+export async function createWarmPackagedProject(workers: SshdWorker[], holdSecs = 2): Promise<Fixture> {
   const templateTarget = await buildPackagedTemplate();
   const project = await createPackagedCratesProject();
+  const manifest = path.join(project.root, 'Cargo.toml');
+  await writeFile(manifest, (await readFile(manifest, 'utf8')).replace('edition = "2021"\n', 'edition = "2021"\nbuild = "build.rs"\n'));
+  await writeFile(path.join(project.root, 'build.rs'), `fn main() {\n    std::thread::sleep(std::time::Duration::from_secs(${holdSecs}));\n}\n`);
   await warmTargetDir(templateTarget, path.join(project.root, 'target'));
   for (const worker of workers) await warmTargetDir(templateTarget, workerCopyOf(worker.remoteBase, path.join(project.root, 'target')));
   return project;
