@@ -42,7 +42,11 @@ export async function extractArtifacts(archive: Readable, targetDir: string, opt
       throw error;
     }
   })();
-  await Promise.all([pipeline(archive, extract), consume]);
+  // Both sides must settle before returning: the entry being written removes its temporary
+  // file only when its own write fails, which may come after the pipeline's error.
+  const [piped, consumed] = await Promise.allSettled([pipeline(archive, extract), consume]);
+  if (consumed.status === 'rejected') throw consumed.reason;
+  if (piped.status === 'rejected') throw piped.reason;
   return summary;
 }
 

@@ -2,6 +2,7 @@ import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { SshConnection } from '../ssh/connection.js';
 import { listRemoteArtifacts, selectChangedArtifacts, type RemoteArtifact } from './artifact-listing.js';
+import { pruneStaleArtifacts } from './prune-stale.js';
 import { extractArtifacts, type ExtractSummary } from './extract-artifacts.js';
 import { chooseCompression, readCompressionSetting, type Compression, type CompressionSetting } from '../sync/compression.js';
 import { startTransferProgress, type ProgressStream } from '../build/progress.js';
@@ -50,6 +51,8 @@ async function pullChanged(options: PullOptions): Promise<ExtractSummary> {
   const remote = await listRemoteArtifacts(options.connection, options.remoteTargetDir);
   const changed = await selectChangedArtifacts(remote, options.localTargetDir);
   log('%d of %d artifacts differ from the local copy', changed.length, remote.length);
+  const pruned = await pruneStaleArtifacts(remote, options.localTargetDir);
+  if (pruned > 0) log('removed %d local artifacts the worker no longer has', pruned);
   if (changed.length === 0) return { files: 0, bytes: 0 };
 
   const payloadBytes = sumFileSizes(changed);

@@ -4,7 +4,8 @@ import { classifyCargoArgs } from '../shim/classify.js';
 import { loadFleetConfig, type FleetConfig } from '../config/workers.js';
 import { loadProjectConfig } from '../config/project.js';
 import type { RchPaths } from '../config/paths.js';
-import { readProjectLayout } from '../sync/cargo-metadata.js';
+import { readProjectLayoutCached } from '../sync/layout-cache.js';
+import { selectBuildRunner } from '../daemon/build-runner.js';
 import { findToolchainRequest, type ToolchainRequest } from '../workers/toolchain-file.js';
 import { runLocalCargo } from './run-local-cargo.js';
 import { runOnFleet } from './run-on-fleet.js';
@@ -87,7 +88,7 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
   let project;
   let toolchain: ToolchainRequest | undefined;
   try {
-    layout = await readProjectLayout({ realCargo, cwd, env, cargoArgs: parsed.metadataArgs });
+    layout = await readProjectLayoutCached({ realCargo, cwd, env, cargoArgs: parsed.metadataArgs }, context.paths.cache);
     if (parsed.targetDir) layout = { ...layout, targetDir: parsed.targetDir };
     workspaceRoot = layout.workspaceRoot;
     project = await loadProjectConfig(cwd, layout.workspaceRoot);
@@ -126,6 +127,7 @@ export async function runCargoCommand(args: string[], context: CargoCommandConte
       pinnedWorkerId,
       toolchain,
       notice: (message) => context.stderr.write(`rch: ${message}\n`),
+      runBuild: await selectBuildRunner(context.paths, env, context.stderr),
     });
     // Interrupted like a local cargo would be: 128 + the signal, whatever the worker reported.
     if (controller.signal.aborted) return exitCodeForSignal(controller.signal.reason);

@@ -63,8 +63,8 @@ export async function readHealth(paths: RchPaths, worker: WorkerConfig): Promise
 
 /**
  * Reads, changes and writes the health file under a lock, so that concurrent builds lose no
- * update. When the lock cannot be had in time, the change is skipped and `fallback` returned,
- * because bookkeeping of the breaker must never fail a build.
+ * update. When the lock stays taken past STATE_LOCK_TIMEOUT_MS, the change is skipped and
+ * `fallback` returned, so that a busy lock does not fail the build.
  */
 async function updateHealth<T>(
   paths: RchPaths,

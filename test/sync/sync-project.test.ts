@@ -43,7 +43,9 @@ describe('source sync', () => {
     expect(second.exitCode).toBe(0);
     expect(second.stderr).not.toContain('Compiling');
     expect(changedKeys(workerBefore, await snapshotChangeTimes(workerRoot))).toEqual([]);
-    expect(changedKeys(localBefore, await snapshotInodes(path.join(crate.root, 'target')))).toEqual([]);
+    // The local `cargo metadata` that rch runs may write its own rustc cache; rch did not bring it.
+    const localChanges = changedKeys(localBefore, await snapshotInodes(path.join(crate.root, 'target')));
+    expect(localChanges.filter((file) => file !== '.rustc_info.json')).toEqual([]);
   });
 
   it('sends an edited file alone', async () => {
