@@ -19,6 +19,8 @@ Commands:
   workers enable|disable ID Let a worker take builds, or not
   workers drain ID          Let running builds finish but send no new ones
   workers gc ID|--all       Remove the least recently built projects beyond the gc limits
+  daemon start|stop|restart|status [--json]
+                            Manage the rch daemon (watchers and pooled connections)
   help                      Show this text
 
 The cargo shim (shims/cargo) calls \`rch __cargo ARGS...\` for compile subcommands.`;

@@ -30,6 +30,9 @@ shift 5
 mkdir -p "$base/.rch/projects"
 cd "$base"
 marker=.rch/projects/$key
+# A shared lock on the project: \`rch workers gc\` takes it exclusively before it removes a tree.
+exec 9>>"$marker.lock"
+if command -v flock >/dev/null 2>&1; then flock -s 9; fi
 IFS= read -r count
 if [ "$expected" != "*" ]; then
   stale=
