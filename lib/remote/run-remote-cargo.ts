@@ -106,6 +106,8 @@ export async function runRemoteCargo(options: RemoteCargoOptions): Promise<Remot
   let abortTimer: NodeJS.Timeout | undefined;
   const onAbort = () => {
     stdin.end();
+    // NOTE: on a pooled connection this also ends the other builds sharing it. It happens only
+    // when the worker did not report an exit after SIGKILL, so that connection is suspect anyway.
     abortTimer = setTimeout(() => options.connection.close(), ABORT_WAIT_MS);
     abortTimer.unref();
   };
