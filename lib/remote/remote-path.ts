@@ -1,11 +1,11 @@
 import path from 'node:path';
 
-/** The worker path of a local absolute path: `<remote_base>/<absolute local path>`. */
+/** Maps a local absolute path to its worker path: `<remote_base>/<absolute local path>`. */
 export function toRemotePath(remoteBase: string, localPath: string): string {
   return path.posix.join(remoteBase, localPath);
 }
 
-/** The name of a local absolute path inside a tar archive extracted at `<remote_base>`. */
+/** Names a local absolute path inside a tar archive that is extracted at `<remote_base>`. */
 export function toArchiveName(localPath: string): string {
   return localPath.replace(/^\/+/, '');
 }

@@ -25,7 +25,7 @@ export function formatFindTime(mtimeNs: bigint): string {
 }
 
 /**
- * Asks the worker what it holds under the roots and returns, per local path, the local
+ * Lists what the worker has under the roots and returns, per local path, the local
  * fingerprint when the worker's copy matches the local entry by type, size, mtime and mode,
  * or a placeholder of the same kind that forces a resend.
  */
@@ -55,7 +55,8 @@ export async function reconcileFromListing(options: {
     const linkTarget = fields[index + 2] as string;
     const entry = options.entries.get(localPath);
     const fingerprint = options.fingerprints.get(localPath);
-    const kind = type === 'd' ? 'd' : type === 'l' ? 'l' : 'f';
+    let kind = 'f';
+    if (type === 'd' || type === 'l') kind = type;
     held[localPath] =
       entry && fingerprint && matchesLocal(entry, { type, size, mtime, mode, linkTarget }) ? fingerprint : `${kind}:?`;
   }
