@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { createTempDir } from './lib/cleanup.mjs';
 import { runChecked } from './lib/command.mjs';
+import { findDaemonProblem, findProject, readDaemonStatus, startDaemon } from './lib/daemon.mjs';
 import { runRchCargo, runRsyncFlow, SSH_MODES, stopControlMasterOnCleanup } from './lib/flows.mjs';
 import { createPackagedProject } from './lib/projects.mjs';
 import { phaseSamples, row, summarize, target } from './lib/stats.mjs';
@@ -25,6 +26,27 @@ async function measureStartup(worker, project, realCargo) {
   const node = await runChecked(process.execPath, ['-e', importMain], options);
   const metadata = await runChecked(realCargo, ['metadata', '--format-version', '1', '--offline'], options);
   return { nodeMs: node.ms, metadataMs: metadata.ms };
+}
+
+/** Times no-op builds served by `rch daemon`, or returns undefined with a note on why it could not. */
+async function measureWithDaemon(worker, project, runs, notes) {
+  const problem = await findDaemonProblem(worker.env);
+  if (problem) {
+    notes.push(`rch with the daemon: skipped, ${problem}.`);
+    return undefined;
+  }
+  const useDaemon = { RCH_NO_DAEMON: '0' };
+  await startDaemon(worker.env);
+  // Two warm-up builds: the first one lets the daemon watch the project and open its connection.
+  await runRchCargo(worker, project, ['build'], useDaemon);
+  await runRchCargo(worker, project, ['build'], useDaemon);
+  if (findProject(await readDaemonStatus(worker.env), project) === undefined) {
+    notes.push('rch with the daemon: skipped, the daemon lists no project after a build.');
+    return undefined;
+  }
+  const wall = [];
+  for (let index = 0; index < runs; index++) wall.push((await runRchCargo(worker, project, ['build'], useDaemon)).ms);
+  return wall;
 }
 
 export async function run({ runs, realCargo }) {
@@ -66,16 +88,24 @@ export async function run({ runs, realCargo }) {
     rows.push(row(`rsync + ssh (${mode}): rsync target/ back`, 'ms', flows[mode].map((sample) => sample.pullMs)));
   }
 
-  const rchMedian = summarize(rchWall).median;
+  const notes = [];
+  const daemonWall = await measureWithDaemon(worker, rchProject, runs, notes);
+  if (daemonWall) rows.push(row('rch + daemon: whole command', 'ms', daemonWall));
+
+  // The targets apply to the faster of the two ways rch runs a build.
+  const daemonMedian = daemonWall ? summarize(daemonWall).median : Infinity;
+  const label = daemonMedian < summarize(rchWall).median ? 'rch with the daemon' : 'rch';
+  const rchMedian = Math.min(summarize(rchWall).median, daemonMedian);
   const speedup = summarize(flows['control-master'].map((sample) => sample.totalMs)).median / rchMedian;
-  rows.push(row('ControlMaster flow / rch (medians)', 'ratio', [speedup]));
+  rows.push(row(`ControlMaster flow / ${label} (medians)`, 'ratio', [speedup]));
   return {
     rows,
     targets: [
-      target(`rch wall ≤ ${TARGET_WALL_MS} ms`, rchMedian, rchMedian <= TARGET_WALL_MS),
-      target(`rch ≥ ${TARGET_SPEEDUP}× faster than the ControlMaster flow`, speedup, speedup >= TARGET_SPEEDUP),
+      target(`${label} wall ≤ ${TARGET_WALL_MS} ms`, rchMedian, rchMedian <= TARGET_WALL_MS),
+      target(`${label} ≥ ${TARGET_SPEEDUP}× faster than the ControlMaster flow`, speedup, speedup >= TARGET_SPEEDUP),
     ],
     notes: [
+      ...notes,
       'rch phases: snapshot = scan and hash of the local tree, connect = SSH handshake, sync = delta upload (no exec when nothing changed), cargo = the remote cargo run, artifacts = listing and pulling target/, process = Node start to exit.',
       `${runs} runs of each flow, interleaved, after two warm-up builds of each.`,
     ],

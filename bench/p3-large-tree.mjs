@@ -96,6 +96,8 @@ export async function run({ runs }) {
         const withDaemon = await measureRch(worker, rchProject, runs, USE_DAEMON);
         daemonSync = summarize(withDaemon.sync).median;
         rows.push(row('rch + daemon: sync (snapshot + transfer)', 'ms', withDaemon.sync));
+        rows.push(row('rch + daemon: snapshot (watcher index)', 'ms', withDaemon.snapshot));
+        rows.push(row('rch + daemon: transfer of the delta', 'ms', withDaemon.transfer));
         rows.push(row('rch + daemon: whole command', 'ms', withDaemon.wall));
       }
     } catch (error) {

@@ -189,9 +189,10 @@ export async function startBenchWorker(label) {
   const knownHosts = path.join(clientHome, '.ssh', 'known_hosts');
   await writeFile(knownHosts, `[127.0.0.1]:${port} ${keyType} ${keyData}\n`, { mode: 0o600 });
   await mkdir(path.join(env.XDG_CONFIG_HOME, 'rch'), { recursive: true });
+  // As many slots as the machine has cores, so that a remote build runs as many jobs as a local one.
   await writeFile(
     path.join(env.XDG_CONFIG_HOME, 'rch', 'workers.toml'),
-    `[[workers]]\nid = "bench"\nhost = "127.0.0.1"\nport = ${port}\nuser = "root"\nidentity_file = "${identityFile}"\nremote_base = "${remoteBase}"\ntotal_slots = 4\n`,
+    `[[workers]]\nid = "bench"\nhost = "127.0.0.1"\nport = ${port}\nuser = "root"\nidentity_file = "${identityFile}"\nremote_base = "${remoteBase}"\ntotal_slots = ${os.availableParallelism()}\n`,
   );
   const sshConfigFile = path.join(clientHome, '.ssh', 'config');
   await writeFile(
