@@ -463,6 +463,16 @@ function buildClientEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Stops the rch daemon that builds started for this home, so no daemon outlives its test file. */
+function stopClientDaemon(home: string): void {
+  try {
+    const pid = Number(readFileSync(path.join(home, '.run', 'rch', 'rchd.pid'), 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGTERM');
+  } catch {
+    // No daemon was started, or it has exited already.
+  }
+}
+
 /**
  * Creates a temporary HOME whose SSH key each worker accepts, with `known_hosts` and workers.toml
  * for those workers. Workers get `total_slots = 4` and priorities 100, 90, 80, … in list order.
@@ -516,6 +526,7 @@ export async function createClientHome(workers: SshdWorker[], options: ClientHom
     knownHostsFile,
     cleanup: async () => {
       clientHomes.delete(home);
+      stopClientDaemon(home);
       await rm(home, { recursive: true, force: true });
     },
   };
