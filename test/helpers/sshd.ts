@@ -180,13 +180,17 @@ function killEverythingNow(): void {
     rmSync(server.dir, { recursive: true, force: true });
   }
   runningServers.clear();
-  for (const home of clientHomes) rmSync(home, { recursive: true, force: true });
+  for (const home of clientHomes) {
+    stopClientDaemon(home);
+    rmSync(home, { recursive: true, force: true });
+  }
   clientHomes.clear();
 }
 
 // Registered when a test file imports this module, so each file cleans up after itself.
 afterAll(async () => {
   await Promise.all([...runningServers].map(stopServer));
+  for (const home of clientHomes) stopClientDaemon(home);
   await Promise.all([...clientHomes].map((home) => rm(home, { recursive: true, force: true })));
   clientHomes.clear();
 });
