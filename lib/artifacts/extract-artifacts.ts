@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../util/is-inside.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -96,9 +97,6 @@ function parseMtime(header: tar.Header): number {
   return (header.mtime?.getTime() ?? Date.now()) / 1000;
 }
 
-function isInside(candidate: string, folder: string): boolean {
-  return candidate === folder || candidate.startsWith(folder + path.sep);
-}
 
 function resolveInside(target: string, name: string): string {
   if (name === '' || path.isAbsolute(name) || name.split('/').includes('..')) {

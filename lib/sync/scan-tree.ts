@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import type { Dirent, BigIntStats } from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../util/is-inside.js';
 import { IgnoreScope } from './ignore-rules.js';
 import { createLogger } from '../debug.js';
 
@@ -46,10 +47,6 @@ export const ALWAYS_SKIPPED = new Set(['.git']);
 /** Cargo writes this file into every target directory it creates. */
 export const TARGET_DIR_TAG = 'CACHEDIR.TAG';
 
-/** True when `candidate` is `folder` or lies inside it. */
-export function isInside(candidate: string, folder: string): boolean {
-  return candidate === folder || candidate.startsWith(folder.endsWith(path.sep) ? folder : folder + path.sep);
-}
 
 /**
  * Lists everything under the roots that a worker needs, applying the ignore rules. A symbolic
