@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-/** What a sync must change on the worker. */
+/** Changes a sync makes on the worker. */
 export interface SyncDelta {
   /** Paths to write (files, folders, links), parents before children. */
   send: string[];
@@ -13,7 +13,7 @@ function kindOf(fingerprint: string): string {
 }
 
 /**
- * Compares what the worker holds with the local fingerprints. A path whose kind changed (a
+ * Compares the worker's copy with the local fingerprints. A path whose kind changed (a
  * file that became a folder, say) is removed first and then sent again.
  */
 export function computeDelta(local: Map<string, string>, held: Record<string, string>): SyncDelta {

@@ -122,7 +122,7 @@ async function addEntry(pack: tar.Pack, file: string, entry: TreeEntry): Promise
     try {
       content = await fs.readFile(file);
     } catch (error) {
-      // Deleted since the scan: the next build sees it gone and removes it on the worker.
+      // Deleted since the scan: the next build finds it missing and removes it on the worker.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }

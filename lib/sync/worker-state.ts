@@ -22,14 +22,14 @@ export interface WorkerProjectState {
   entries: Record<string, string>;
 }
 
-/** A stable short key for a project, derived from its workspace root. */
+/** Derives a stable short key for a project from its workspace root. */
 export function projectKeyFor(workspaceRoot: string): string {
   const name = path.basename(workspaceRoot).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40);
   const digest = createHash('sha256').update(workspaceRoot).digest('hex').slice(0, 16);
   return `${name}-${digest}`;
 }
 
-/** A key for a worker that changes when its address or base folder changes. */
+/** Derives a key for a worker that changes when its address or base folder changes. */
 export function workerKeyFor(worker: { id: string; host: string; port: number | undefined; remoteBase: string }): string {
   const digest = createHash('sha256')
     .update(`${worker.host}\0${worker.port ?? ''}\0${worker.remoteBase}`)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-/** A temporary name beside `target`, so that a rename onto `target` stays on one file system. */
+/** Returns a temporary name beside `target`, so that a rename onto `target` stays on one file system. */
 export function temporaryPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.rch-${randomBytes(6).toString('hex')}.tmp`);
 }

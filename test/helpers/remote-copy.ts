@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-/** The worker's copy of a local path: `<remote_base>/<absolute local path>`. */
+/** Returns the worker's copy of a local path: `<remote_base>/<absolute local path>`. */
 export function workerCopyOf(remoteBase: string, localPath: string): string {
   return path.join(remoteBase, localPath);
 }
